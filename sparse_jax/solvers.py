@@ -61,7 +61,8 @@ class Penalty(NamedTuple):
       prox: (v, t) ↦ argmin_u ½‖u − v‖² + t Ω(u), for a step t > 0.
       dual_norm: u ↦ Ω°(u), the dual gauge of Ω: a residual r is dual feasible
         when Ω°(Aᵀ r) ≤ 1. With it the tolerance mode stops on the relative
-        duality gap; without it (None) on the relative change of the codes.
+        duality gap; without it (None) on the relative length of an ISTA
+        step (see :class:`SolverResult`).
     """
 
     value: Callable[[jax.Array], jax.Array]
@@ -77,8 +78,9 @@ class SolverResult(NamedTuple):
       num_steps: int32 scalar, the number of steps taken.
       criterion: the stopping criterion at ``codes``: the relative duality gap
         (F(z) − dual(ν)) / F(z) when the penalty has a dual norm, else the
-        relative change ‖z_t − z_{t−1}‖ / ‖z_t‖ of the last step. In
-        ``num_steps`` mode it is computed once, after the last step.
+        relative length ‖z − prox_{tΩ}(z − t ∇f(z))‖ / ‖z‖ of an ISTA step
+        from z, which is 0 exactly at a minimiser. In ``num_steps`` mode it is
+        computed once, after the last step.
     """
 
     codes: jax.Array
@@ -213,10 +215,11 @@ def proximal_gradient(
       ``max_steps``. Here ν = r / max(1, Ω°(Aᵀ r)) is the residual
       r = x − A z scaled into the dual feasible set and
       D(ν) = ⟨x, ν⟩ − ½‖ν‖² the dual objective, so the gap bounds
-      F(z) − min F. Penalties without a dual norm stop on the relative change
-      of the codes instead. A while loop supports ``jax.jvp`` but not
-      ``jax.grad``. With a zero penalty weight the gap only closes at the exact
-      least-squares solution: use ``num_steps`` there.
+      F(z) − min F. Penalties without a dual norm stop on the relative length
+      of an ISTA step from z instead (see :class:`SolverResult`). A while
+      loop supports ``jax.jvp`` but not ``jax.grad``. With a zero penalty
+      weight the gap only closes at the exact least-squares solution: use
+      ``num_steps`` there.
 
     The work per step is one application of A and one of Aᵀ; for a dense
     (d, k) dictionary with k ≤ 2d it is one product with the (k, k) Gram matrix
@@ -259,7 +262,9 @@ def proximal_gradient(
     solve = _make_solver(operator, penalty, step, num_steps, tol, max_steps, accelerate, restart)
     signal = signal.astype(dtype)
     if init is None:
-        init = jnp.zeros(signal.shape[:1] + operator.code_shape if batched else operator.code_shape, dtype)
+        init = jnp.zeros(
+            signal.shape[:1] + operator.code_shape if batched else operator.code_shape, dtype
+        )
     if batched:
         return jax.vmap(solve)(signal, init)
     return solve(signal, init)
@@ -447,8 +452,10 @@ def _make_solver(operator, penalty, step, num_steps, tol, max_steps, accelerate,
             if penalty.dual_norm is not None:
                 criterion = _relative_gap(penalty, carry.codes, carry.evaluation)
             else:
-                change = jnp.sqrt(jnp.sum((carry.codes - carry.previous) ** 2))
-                size = jnp.sqrt(jnp.sum(carry.codes**2))
+                codes = carry.codes
+                ista_step = penalty.prox(codes - step * carry.evaluation.gradient, step) - codes
+                change = jnp.sqrt(jnp.sum(ista_step**2))
+                size = jnp.sqrt(jnp.sum(codes**2))
                 criterion = change / jnp.maximum(size, jnp.finfo(size.dtype).tiny)
             return carry._replace(criterion=criterion.astype(carry.criterion.dtype))
 
@@ -563,7 +570,7 @@ def _check_signal(operator: LinearOperator, signal) -> bool:
         raise ValueError(f"signal is an empty batch of shape {signal.shape}; expected n >= 1")
     if not jnp.issubdtype(signal.dtype, jnp.floating):
         raise TypeError(f"signal must have a floating dtype, got {signal.dtype}")
-    if not is_tracer(signal) and not bool(jnp.all(jnp.isfinite(signal))):
+    if not all_finite(signal):
         raise ValueError("signal contains NaN or infinite values")
     return batched
 
@@ -579,9 +586,16 @@ def _as_dictionary(dictionary) -> jax.Array:
         raise TypeError(f"dictionary must have a floating dtype, got {dictionary.dtype}")
     if 0 in dictionary.shape:
         raise ValueError(f"dictionary has an empty axis: shape {dictionary.shape}")
-    if not is_tracer(dictionary) and not bool(jnp.all(jnp.isfinite(dictionary))):
+    if not all_finite(dictionary):
         raise ValueError("dictionary contains NaN or infinite values")
     return dictionary
+
+
+def all_finite(array) -> bool:
+    """False when a concrete ``array`` holds NaN or inf; True for traced arrays."""
+    if is_tracer(array):
+        return True
+    return bool(np.all(np.isfinite(np.asarray(array))))
 
 
 def _operator_dtype(operator: LinearOperator):
