@@ -81,11 +81,14 @@ class SolverResult(NamedTuple):
         relative length ‖z − prox_{tΩ}(z − t ∇f(z))‖ / ‖z‖ of an ISTA step
         from z, which is 0 exactly at a minimiser. In ``num_steps`` mode it is
         computed once, after the last step.
+      objectives: with ``record_objectives=True`` in ``num_steps`` mode, the
+        objective F(z_t) after each step, shape (num_steps,); else None.
     """
 
     codes: jax.Array
     num_steps: jax.Array
     criterion: jax.Array
+    objectives: jax.Array | None = None
 
 
 def dense_operator(dictionary) -> LinearOperator:
@@ -198,6 +201,7 @@ def proximal_gradient(
     init=None,
     accelerate: bool = True,
     restart: bool = False,
+    record_objectives: bool = False,
 ) -> SolverResult:
     """Minimises ½‖x − A z‖² + Ω(z) by proximal gradient steps (ISTA or FISTA).
 
@@ -242,6 +246,8 @@ def proximal_gradient(
       restart: with ``accelerate``, reset the momentum whenever the step and
         the momentum point in opposite directions (gradient adaptive restart,
         O'Donoghue & Candès 2015).
+      record_objectives: in ``num_steps`` mode, also return F(z_t) after every
+        step (a convergence curve at the cost of a few scalars per step).
 
     Returns:
       A :class:`SolverResult`; with a batched signal each field has a leading
@@ -259,7 +265,11 @@ def proximal_gradient(
             raise ValueError(f"init has shape {init.shape}; expected {expected}")
 
     step = _step_size(operator, step_size, lipschitz, dtype)
-    solve = _make_solver(operator, penalty, step, num_steps, tol, max_steps, accelerate, restart)
+    if record_objectives and num_steps is None:
+        raise ValueError("record_objectives needs num_steps; the tol mode has no fixed length")
+    solve = _make_solver(
+        operator, penalty, step, num_steps, tol, max_steps, accelerate, restart, record_objectives
+    )
     signal = signal.astype(dtype)
     if init is None:
         init = jnp.zeros(
@@ -406,7 +416,9 @@ class _Carry(NamedTuple):
     criterion: jax.Array  # (): stopping criterion at z_t
 
 
-def _make_solver(operator, penalty, step, num_steps, tol, max_steps, accelerate, restart):
+def _make_solver(
+    operator, penalty, step, num_steps, tol, max_steps, accelerate, restart, record_objectives
+):
     """Builds solve(signal, init) -> SolverResult for one signal."""
 
     def solve(signal, init):
@@ -459,8 +471,17 @@ def _make_solver(operator, penalty, step, num_steps, tol, max_steps, accelerate,
                 criterion = change / jnp.maximum(size, jnp.finfo(size.dtype).tiny)
             return carry._replace(criterion=criterion.astype(carry.criterion.dtype))
 
+        objectives = None
         if num_steps is not None:
-            carry, _ = lax.scan(lambda c, _: (body(c), None), carry, length=num_steps)
+
+            def scan_step(carry, _):
+                carry = body(carry)
+                if not record_objectives:
+                    return carry, None
+                objective = 0.5 * carry.evaluation.residual_sq + penalty.value(carry.codes)
+                return carry, objective
+
+            carry, objectives = lax.scan(scan_step, carry, length=num_steps)
             carry = with_criterion(carry)
         else:
             if penalty.dual_norm is not None:
@@ -470,7 +491,12 @@ def _make_solver(operator, penalty, step, num_steps, tol, max_steps, accelerate,
                 return (carry.step < max_steps) & (carry.criterion > tol)
 
             carry = lax.while_loop(keep_going, lambda c: with_criterion(body(c)), carry)
-        return SolverResult(codes=carry.codes, num_steps=carry.step, criterion=carry.criterion)
+        return SolverResult(
+            codes=carry.codes,
+            num_steps=carry.step,
+            criterion=carry.criterion,
+            objectives=objectives,
+        )
 
     return solve
 

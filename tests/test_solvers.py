@@ -356,3 +356,23 @@ def test_while_loop_supports_forward_mode():
         (tangent,),
     )
     assert bool(jnp.all(jnp.isfinite(derivative)))
+
+
+def test_recorded_objectives_match_energy(coherent, signals):
+    penalty = sparse_jax.l1_penalty(0.5)
+    result = sparse_jax.proximal_gradient(
+        coherent, signals[:3], penalty, num_steps=30, record_objectives=True
+    )
+    assert result.objectives.shape == (3, 30)
+    final = jax.vmap(lambda x, z: sparse_jax.lasso_energy(coherent, x, z, 0.5))(
+        jnp.asarray(signals[:3], jnp.float32), result.codes
+    )
+    np.testing.assert_allclose(result.objectives[:, -1], final, rtol=1e-4)
+    ista = sparse_jax.proximal_gradient(
+        coherent, signals[0], penalty, num_steps=30, record_objectives=True, accelerate=False
+    )
+    assert float(jnp.max(jnp.diff(ista.objectives))) <= 1e-5 * float(ista.objectives[0])
+    with pytest.raises(ValueError, match="record_objectives needs num_steps"):
+        sparse_jax.proximal_gradient(
+            coherent, signals[0], penalty, tol=1e-3, max_steps=10, record_objectives=True
+        )
