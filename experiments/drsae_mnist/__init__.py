@@ -1,0 +1,1 @@
+"""DrSAE on MNIST: a two-phase discriminative recurrent sparse auto-encoder."""

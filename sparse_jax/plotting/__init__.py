@@ -1,0 +1,18 @@
+"""Figures for experiments: filter grids and training curves.
+
+Figures are built as ``matplotlib.figure.Figure`` objects without pyplot and
+saved with the Agg renderer, so plotting works without a display and leaves
+matplotlib's global backend alone.
+"""
+
+from sparse_jax.plotting.curves import plot_training_curves as plot_training_curves
+from sparse_jax.plotting.curves import save_figure as save_figure
+from sparse_jax.plotting.filters import filter_mosaic as filter_mosaic
+from sparse_jax.plotting.filters import plot_filters as plot_filters
+
+__all__ = [
+    "filter_mosaic",
+    "plot_filters",
+    "plot_training_curves",
+    "save_figure",
+]

@@ -1,0 +1,58 @@
+"""Training: losses, optimisers with parameter groups, projections, steps, sweeps,
+metrics and checkpoints. Takes batches as arrays; it does not load data."""
+
+from sparse_jax.training.checkpoints import Checkpointer as Checkpointer
+from sparse_jax.training.drsae import DRSAE_PARAM_GROUPS as DRSAE_PARAM_GROUPS
+from sparse_jax.training.drsae import Batch as Batch
+from sparse_jax.training.drsae import DrSAEBounds as DrSAEBounds
+from sparse_jax.training.drsae import DrSAEHyperparams as DrSAEHyperparams
+from sparse_jax.training.drsae import DrSAELossTerms as DrSAELossTerms
+from sparse_jax.training.drsae import check_labels as check_labels
+from sparse_jax.training.drsae import drsae_eval_step as drsae_eval_step
+from sparse_jax.training.drsae import drsae_hyperparams as drsae_hyperparams
+from sparse_jax.training.drsae import drsae_loss as drsae_loss
+from sparse_jax.training.drsae import drsae_optimizer as drsae_optimizer
+from sparse_jax.training.drsae import drsae_param_labels as drsae_param_labels
+from sparse_jax.training.drsae import drsae_train_step as drsae_train_step
+from sparse_jax.training.drsae import make_drsae_train_step as make_drsae_train_step
+from sparse_jax.training.drsae import project_drsae_params as project_drsae_params
+from sparse_jax.training.metrics import JsonlMetricWriter as JsonlMetricWriter
+from sparse_jax.training.metrics import NonFiniteLossError as NonFiniteLossError
+from sparse_jax.training.metrics import read_metrics as read_metrics
+from sparse_jax.training.optim import partitioned_adam as partitioned_adam
+from sparse_jax.training.optim import partitioned_optimizer as partitioned_optimizer
+from sparse_jax.training.optim import scale_by_group_learning_rate as scale_by_group_learning_rate
+from sparse_jax.training.projections import clip_norms as clip_norms
+from sparse_jax.training.projections import normalize_columns as normalize_columns
+from sparse_jax.training.sweep import make_sweep_step as make_sweep_step
+from sparse_jax.training.sweep import stack_trees as stack_trees
+from sparse_jax.training.sweep import tree_index as tree_index
+
+__all__ = [
+    "DRSAE_PARAM_GROUPS",
+    "Batch",
+    "Checkpointer",
+    "DrSAEBounds",
+    "DrSAEHyperparams",
+    "DrSAELossTerms",
+    "JsonlMetricWriter",
+    "NonFiniteLossError",
+    "check_labels",
+    "clip_norms",
+    "drsae_eval_step",
+    "drsae_hyperparams",
+    "drsae_loss",
+    "drsae_optimizer",
+    "drsae_param_labels",
+    "drsae_train_step",
+    "make_drsae_train_step",
+    "make_sweep_step",
+    "normalize_columns",
+    "partitioned_adam",
+    "partitioned_optimizer",
+    "project_drsae_params",
+    "read_metrics",
+    "scale_by_group_learning_rate",
+    "stack_trees",
+    "tree_index",
+]
