@@ -9,10 +9,14 @@ from sparse_jax.plotting.curves import plot_training_curves as plot_training_cur
 from sparse_jax.plotting.curves import save_figure as save_figure
 from sparse_jax.plotting.filters import filter_mosaic as filter_mosaic
 from sparse_jax.plotting.filters import plot_filters as plot_filters
+from sparse_jax.plotting.trees import plot_tree_filters as plot_tree_filters
+from sparse_jax.plotting.trees import tree_layout as tree_layout
 
 __all__ = [
     "filter_mosaic",
     "plot_filters",
     "plot_training_curves",
+    "plot_tree_filters",
     "save_figure",
+    "tree_layout",
 ]

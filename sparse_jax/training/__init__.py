@@ -16,6 +16,20 @@ from sparse_jax.training.drsae import drsae_param_labels as drsae_param_labels
 from sparse_jax.training.drsae import drsae_train_step as drsae_train_step
 from sparse_jax.training.drsae import make_drsae_train_step as make_drsae_train_step
 from sparse_jax.training.drsae import project_drsae_params as project_drsae_params
+from sparse_jax.training.inhibition import INHIBITION_PARAM_GROUPS as INHIBITION_PARAM_GROUPS
+from sparse_jax.training.inhibition import InhibitionHyperparams as InhibitionHyperparams
+from sparse_jax.training.inhibition import PrunedModel as PrunedModel
+from sparse_jax.training.inhibition import check_structure_mask as check_structure_mask
+from sparse_jax.training.inhibition import inhibition_eval_step as inhibition_eval_step
+from sparse_jax.training.inhibition import inhibition_hyperparams as inhibition_hyperparams
+from sparse_jax.training.inhibition import inhibition_loss as inhibition_loss
+from sparse_jax.training.inhibition import inhibition_optimizer as inhibition_optimizer
+from sparse_jax.training.inhibition import inhibition_param_labels as inhibition_param_labels
+from sparse_jax.training.inhibition import inhibition_train_step as inhibition_train_step
+from sparse_jax.training.inhibition import make_inhibition_train_step as make_inhibition_train_step
+from sparse_jax.training.inhibition import project_inhibition_params as project_inhibition_params
+from sparse_jax.training.inhibition import prune_inhibition_model as prune_inhibition_model
+from sparse_jax.training.inhibition import update_usage as update_usage
 from sparse_jax.training.metrics import JsonlMetricWriter as JsonlMetricWriter
 from sparse_jax.training.metrics import NonFiniteLossError as NonFiniteLossError
 from sparse_jax.training.metrics import read_metrics as read_metrics
@@ -30,14 +44,18 @@ from sparse_jax.training.sweep import tree_index as tree_index
 
 __all__ = [
     "DRSAE_PARAM_GROUPS",
+    "INHIBITION_PARAM_GROUPS",
     "Batch",
     "Checkpointer",
     "DrSAEBounds",
     "DrSAEHyperparams",
     "DrSAELossTerms",
+    "InhibitionHyperparams",
     "JsonlMetricWriter",
     "NonFiniteLossError",
+    "PrunedModel",
     "check_labels",
+    "check_structure_mask",
     "clip_norms",
     "drsae_eval_step",
     "drsae_hyperparams",
@@ -45,14 +63,24 @@ __all__ = [
     "drsae_optimizer",
     "drsae_param_labels",
     "drsae_train_step",
+    "inhibition_eval_step",
+    "inhibition_hyperparams",
+    "inhibition_loss",
+    "inhibition_optimizer",
+    "inhibition_param_labels",
+    "inhibition_train_step",
     "make_drsae_train_step",
+    "make_inhibition_train_step",
     "make_sweep_step",
     "normalize_columns",
     "partitioned_adam",
     "partitioned_optimizer",
     "project_drsae_params",
+    "project_inhibition_params",
+    "prune_inhibition_model",
     "read_metrics",
     "scale_by_group_learning_rate",
     "stack_trees",
     "tree_index",
+    "update_usage",
 ]
