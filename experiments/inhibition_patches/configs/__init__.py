@@ -1,0 +1,1 @@
+"""Configurations of the lateral inhibition experiment, one file per structure of S."""
