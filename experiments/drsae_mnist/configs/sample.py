@@ -23,6 +23,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.source = "sample"
     config.data.require_full = False
     config.batch_size = 64
+    config.learning_rate_schedule = "exponential"
     config.learning_rate_decay = 0.95
     config.num_epochs = 30
     config.autoencoder_epochs = 2

@@ -29,6 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_epochs = 4
     config.autoencoder_epochs = 2
     config.patience_epochs = 0
+    config.learning_rate_schedule = "exponential"
     config.learning_rate = 3e-3
     config.eval_batch_size = 32
     config.log_every_steps = 2
