@@ -10,8 +10,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from sparse_jax._compat import is_tracer
 from sparse_jax.prox import check_nonnegative, shrink
 from sparse_jax.solvers import _as_dictionary, lipschitz_constant
 
@@ -103,6 +105,10 @@ def lista_params_from_dictionary(dictionary, l1_weight, *, lipschitz=None) -> Li
     check_nonnegative(l1_weight, "l1_weight")
     if lipschitz is None:
         lipschitz = lipschitz_constant(dictionary)
+    else:
+        check_nonnegative(lipschitz, "lipschitz")
+        if not is_tracer(lipschitz) and float(np.max(lipschitz)) == 0:
+            raise ValueError("lipschitz must be positive, got 0; leave it unset to estimate it")
     lipschitz = jnp.asarray(lipschitz, dtype)
     threshold = jnp.broadcast_to(jnp.asarray(l1_weight, dtype), (k,)) / lipschitz
     return ListaParams(
@@ -134,7 +140,10 @@ def _check_lista_inputs(encoder, recurrent, threshold, signal, num_steps):
         )
     if signal.ndim == 2 and signal.shape[0] == 0:
         raise ValueError(f"signal is an empty batch of shape {signal.shape}; expected n >= 1")
-    if not isinstance(num_steps, int) or num_steps < 1:
+    for name, array in (("encoder", encoder), ("recurrent", recurrent), ("signal", signal)):
+        if not jnp.issubdtype(array.dtype, jnp.floating):
+            raise TypeError(f"{name} must have a floating dtype, got {array.dtype}")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive Python int, got {num_steps!r}")
     dtype = jnp.promote_types(encoder.dtype, signal.dtype)
     threshold = jnp.broadcast_to(threshold, (k,)).astype(dtype)

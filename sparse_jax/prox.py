@@ -27,7 +27,12 @@ def check_nonnegative(value, name: str) -> None:
     """
     if is_tracer(value):
         return
-    array = np.asarray(value)
+    if value is None:
+        raise TypeError(f"{name} must be a number or an array of numbers, got None")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be a number or an array of numbers, got {value!r}") from error
     if not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got {array}")
     if np.any(array < 0):
@@ -58,7 +63,8 @@ def soft_threshold(values: jnp.ndarray, threshold, *, nonneg: bool = False) -> j
     their positive part (non-negative).
 
     Args:
-      values: v, any shape.
+      values: v, any shape; integer values are converted to the default
+        float dtype.
       threshold: θ ≥ 0, a scalar or an array that broadcasts to ``values``
         without adding dimensions (per-coordinate thresholds).
       nonneg: keep only the positive part.
@@ -76,6 +82,9 @@ def soft_threshold(values: jnp.ndarray, threshold, *, nonneg: bool = False) -> j
     up (``jax_debug_nans`` locates it) instead of a silently expanded value.
     """
     values = jnp.asarray(values)
+    if not jnp.issubdtype(values.dtype, jnp.floating):
+        # An integer dtype would truncate the threshold and the result.
+        values = values.astype(jnp.result_type(float))
     check_nonnegative(threshold, "threshold")
     threshold = jnp.asarray(threshold, dtype=values.dtype)
     if threshold.ndim > values.ndim or not _broadcasts(threshold.shape, values.shape):

@@ -225,6 +225,10 @@ def proximal_gradient(
       weight the gap only closes at the exact least-squares solution: use
       ``num_steps`` there.
 
+    NOTE: in float32 the gap computed through the Gram matrix stops
+    improving near 2e-4 on coherent dictionaries (measured on MNIST digit
+    atoms), so a smaller ``tol`` runs to ``max_steps``; use float64 there.
+
     The work per step is one application of A and one of Aᵀ; for a dense
     (d, k) dictionary with k ≤ 2d it is one product with the (k, k) Gram matrix
     instead. The gradient at y comes from the gradients at z and z_prev by
@@ -314,6 +318,7 @@ def ista(
 
       codes = sparse_jax.ista(dictionary, image.reshape(-1), 0.1, num_steps=100)
     """
+    _check_l1_weight_shape(l1_weight, as_operator(dictionary))
     penalty = l1_penalty(l1_weight, nonneg=nonneg)
     result = proximal_gradient(
         dictionary,
@@ -354,6 +359,7 @@ def fista(
 
       codes = sparse_jax.fista(dictionary, batch, 0.1, tol=1e-4, max_steps=5000)
     """
+    _check_l1_weight_shape(l1_weight, as_operator(dictionary))
     penalty = l1_penalty(l1_weight, nonneg=nonneg)
     result = proximal_gradient(
         dictionary,
@@ -507,10 +513,12 @@ def _least_squares(operator: LinearOperator, signal):
     dense = operator.dense
     if dense is not None and dense.shape[1] <= 2 * dense.shape[0]:
         gram = dense.T @ dense
-        correlation = dense.T @ signal
+        # Row-vector products with the symmetric Gram matrix: under vmap they
+        # become (n, k) × (k, k) products without per-step transposes.
+        correlation = signal @ dense
 
         def evaluate(codes):
-            gradient = gram @ codes - correlation
+            gradient = codes @ gram - correlation
             # ‖x − Dz‖² = ‖x‖² − ⟨Dᵀx, z⟩ + ⟨z, DᵀDz − Dᵀx⟩; rounding may make it slightly negative.
             signal_dot_residual = signal_sq - jnp.sum(correlation * codes)
             residual_sq = jnp.maximum(signal_dot_residual + jnp.sum(codes * gradient), 0)
@@ -543,13 +551,15 @@ def _step_size(operator, step_size, lipschitz, dtype):
     if lipschitz is None:
         lipschitz = lipschitz_constant(operator)
     else:
-        check_nonnegative(lipschitz, "lipschitz")
+        _check_user_lipschitz(operator, lipschitz)
     lipschitz = jnp.asarray(lipschitz, dtype)
     largest = 1 / jnp.maximum(lipschitz, jnp.finfo(dtype).tiny)
     if step_size is None:
         return largest
 
     check_nonnegative(step_size, "step_size")
+    if not is_tracer(step_size) and float(step_size) == 0:
+        raise ValueError("step_size must be positive, got 0; leave it unset for 1/L")
     if not is_tracer(step_size) and not is_tracer(lipschitz):
         if float(step_size) * float(lipschitz) > 1 + 1e-6:
             raise ValueError(
@@ -559,13 +569,45 @@ def _step_size(operator, step_size, lipschitz, dtype):
     return jnp.minimum(jnp.asarray(step_size, dtype), largest)
 
 
+def _check_user_lipschitz(operator: LinearOperator, lipschitz) -> None:
+    """Raises ValueError when a concrete ``lipschitz`` is below σ_max(A)².
+
+    The power-iteration quotient is a lower bound of σ_max(A)², so a value
+    below it gives a step above 1/L, where proximal gradient can diverge.
+    Traced values and traced operators pass unchecked.
+    """
+    check_nonnegative(lipschitz, "lipschitz")
+    if is_tracer(lipschitz) or np.ndim(lipschitz) != 0:
+        return
+    lower_bound = lipschitz_constant(operator, safety_factor=1.0)
+    if is_tracer(lower_bound):
+        return  # a traced operator, as inside jit or grad over the dictionary
+    lower_bound = float(lower_bound)
+    if float(lipschitz) < lower_bound * (1 - 1e-5):
+        raise ValueError(
+            f"lipschitz={float(lipschitz):g} is below σ_max(dictionary)² >= {lower_bound:g}, so "
+            "the step 1/lipschitz may diverge; pass a larger value or leave it unset"
+        )
+
+
+def _check_l1_weight_shape(l1_weight, operator: LinearOperator) -> None:
+    shape = np.shape(l1_weight)
+    if shape not in ((), operator.code_shape):
+        raise ValueError(
+            f"l1_weight has shape {shape}; expected a scalar or one weight per code "
+            f"coordinate, shape {operator.code_shape}"
+        )
+
+
 def _check_mode(num_steps, tol, max_steps):
     if (num_steps is None) == (tol is None):
         raise ValueError(
             f"give exactly one of num_steps and tol, got num_steps={num_steps} and tol={tol}"
         )
     if num_steps is not None:
-        if not isinstance(num_steps, int | np.integer) or num_steps < 0:
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int | np.integer):
+            raise ValueError(f"num_steps must be a non-negative Python int, got {num_steps!r}")
+        if num_steps < 0:
             raise ValueError(f"num_steps must be a non-negative Python int, got {num_steps!r}")
         if max_steps is not None:
             raise ValueError("max_steps goes with tol; with num_steps leave it unset")

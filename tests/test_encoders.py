@@ -122,3 +122,16 @@ def test_gradients_float64():
             return jnp.sum(codes**2)
 
         check_grads(loss, tuple(params), order=1, modes=("fwd", "rev"), atol=1e-5, rtol=1e-5)
+
+
+def test_zero_lipschitz_raises(problem):
+    dictionary, _ = problem
+    with pytest.raises(ValueError, match="lipschitz must be positive"):
+        sparse_jax.lista_params_from_dictionary(dictionary, 0.1, lipschitz=0.0)
+
+
+def test_integer_signal_raises(problem):
+    dictionary, _ = problem
+    params = sparse_jax.lista_params_from_dictionary(dictionary, 0.1)
+    with pytest.raises(TypeError, match="signal must have a floating dtype"):
+        sparse_jax.lista_encode(*params, jnp.ones(64, jnp.int32), num_steps=2)

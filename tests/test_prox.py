@@ -76,3 +76,15 @@ def test_batched_with_vmap():
 def test_gradient_away_from_kinks():
     gradient = jax.grad(lambda v: jnp.sum(sparse_jax.soft_threshold(v, 1.0)))(VALUES)
     np.testing.assert_array_equal(gradient, [1.0, 0.0, 0.0, 0.0, 1.0])
+
+
+def test_integer_values_are_not_truncated():
+    result = sparse_jax.soft_threshold(jnp.arange(5), 1.5)
+    np.testing.assert_allclose(result, [0.0, 0.0, 0.5, 1.5, 2.5])
+
+
+def test_non_numeric_threshold_raises():
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        sparse_jax.soft_threshold(VALUES, None)
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        sparse_jax.soft_threshold(VALUES, "a")

@@ -153,6 +153,7 @@ def train_and_evaluate(
     """
     start_time = time.perf_counter()
     workdir = pathlib.Path(workdir).expanduser()
+    _check_run_config(config)
     workdir.mkdir(parents=True, exist_ok=True)
     checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=2)
     best_checkpointer = Checkpointer(workdir / "best", max_to_keep=1)
@@ -234,6 +235,26 @@ def train_and_evaluate(
         checkpointer.close()
         best_checkpointer.close()
     return TrainOutcome(state, progress, best_params, test_error)
+
+
+def _check_run_config(config: ml_collections.ConfigDict) -> None:
+    """Raises ValueError for run-length and rate fields that cannot train a model."""
+    positive = {
+        "batch_size": config.batch_size,
+        "num_epochs": config.num_epochs,
+        "eval_batch_size": config.eval_batch_size,
+        "learning_rate": config.learning_rate,
+    }
+    for name, value in positive.items():
+        if not value > 0:
+            raise ValueError(f"config.{name} must be positive, got {value}")
+    if config.learning_rate_schedule not in ("exponential", "cosine"):
+        raise ValueError(
+            f"config.learning_rate_schedule must be 'exponential' or 'cosine', got "
+            f"{config.learning_rate_schedule!r}"
+        )
+    if config.learning_rate_schedule == "cosine" and not config.cosine_epochs > 0:
+        raise ValueError(f"config.cosine_epochs must be positive, got {config.cosine_epochs}")
 
 
 def hyperparams_for_epoch(config: ml_collections.ConfigDict, epoch: int) -> DrSAEHyperparams:

@@ -181,3 +181,15 @@ def test_command_line_sample_run(tmp_path):
     assert "Test error: " in completed.stdout
     assert json.loads((workdir / "config.json").read_text())["num_epochs"] == 3
     assert json.loads((workdir / "results.json").read_text())["steps"] == 3 * STEPS_PER_EPOCH
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("batch_size", 0), ("batch_size", -5), ("num_epochs", 0), ("learning_rate", -1.0)],
+)
+def test_invalid_run_config_raises(tmp_path, field, value):
+    config = tiny.get_config()
+    config[field] = value
+    with pytest.raises(ValueError, match=f"config.{field} must be positive, got {value}"):
+        train.train_and_evaluate(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
