@@ -1,0 +1,1 @@
+"""Convolutional group-sparse auto-encoder on whitened natural images."""

@@ -1,0 +1,1 @@
+"""Orientation maps and pinwheels of a locally connected topographic auto-encoder."""

@@ -1,0 +1,1 @@
+"""Stacked convolutional auto-encoders on MNIST: pretrained against random initialisation."""
