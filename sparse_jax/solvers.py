@@ -71,7 +71,7 @@ class Penalty(NamedTuple):
 
 
 class SolverResult(NamedTuple):
-    """What a proximal-gradient solve returns for one signal.
+    """The result of a proximal-gradient solve for one signal.
 
     Attributes:
       codes: the minimiser estimate, shape ``operator.code_shape``.
@@ -227,7 +227,7 @@ def proximal_gradient(
 
     NOTE: in float32 the gap computed through the Gram matrix stops
     improving near 2e-4 on coherent dictionaries (measured on MNIST digit
-    atoms), so a smaller ``tol`` runs to ``max_steps``; use float64 there.
+    atoms). A smaller ``tol`` then runs to ``max_steps``, so use float64.
 
     The work per step is one application of A and one of Aᵀ; for a dense
     (d, k) dictionary with k ≤ 2d it is one product with the (k, k) Gram matrix
@@ -660,7 +660,7 @@ def _as_dictionary(dictionary) -> jax.Array:
 
 
 def all_finite(array) -> bool:
-    """False when a concrete ``array`` holds NaN or inf; True for traced arrays."""
+    """Returns False when a concrete ``array`` contains NaN or inf, and True for traced arrays."""
     if is_tracer(array):
         return True
     return bool(np.all(np.isfinite(np.asarray(array))))

@@ -17,6 +17,7 @@ import pathlib
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments._cli import resolve_workdir
 from experiments.drsae_mnist import train
 
 FLAGS = flags.FLAGS
@@ -48,12 +49,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
     logging.get_absl_handler().addFilter(_HideOrbaxInfo())
-    workdir = FLAGS.workdir
-    if workdir is None:
-        config_name = pathlib.Path(config_flags.get_config_filename(FLAGS["config"])).stem
-        workdir = DEFAULT_RUNS_DIR / config_name
-    workdir = pathlib.Path(workdir).expanduser()
-    logging.info("Work directory: %s", workdir)
+    workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
 
     outcome = train.train_and_evaluate(FLAGS.config, workdir)
     if outcome.test_error is None:

@@ -13,9 +13,10 @@ directory reuses the dictionary and the trained encoders saved there.
 
 import pathlib
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
+from experiments._cli import resolve_workdir
 from experiments.lista_mnist import train
 
 FLAGS = flags.FLAGS
@@ -36,12 +37,7 @@ flags.mark_flags_as_required(["config"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
-    workdir = FLAGS.workdir
-    if workdir is None:
-        config_name = pathlib.Path(config_flags.get_config_filename(FLAGS["config"])).stem
-        workdir = DEFAULT_RUNS_DIR / config_name
-    workdir = pathlib.Path(workdir).expanduser()
-    logging.info("Work directory: %s", workdir)
+    workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
 
     results = train.train_and_evaluate(FLAGS.config, workdir)
     print(f"Optimal mean objective {results['optimal_objective']:.4f}")
