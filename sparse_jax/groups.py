@@ -755,6 +755,7 @@ def latent_group_lasso(
     max_steps: int | None = None,
     lipschitz=None,
     accelerate: bool = True,
+    nonneg: bool = False,
 ) -> LatentGroupLassoResult:
     """Codes a signal under overlapping groups with the latent group lasso.
 
@@ -791,6 +792,9 @@ def latent_group_lasso(
       num_steps, tol, max_steps, accelerate: as in
         :func:`sparse_jax.proximal_gradient`.
       lipschitz: L_D = σ_max(D)², estimated by power iteration when None.
+      nonneg: constrain every copy to v_g ≥ 0, hence z ≥ 0. The prox is then
+        the group soft threshold of the positive part, which is exact for a
+        group norm.
 
     Returns:
       A :class:`LatentGroupLassoResult`.
@@ -839,10 +843,14 @@ def latent_group_lasso(
         return jnp.sum(scale * jnp.sqrt(jnp.sum(latent * latent, axis=0)))
 
     def prox_operator(latent, step):
+        if nonneg:
+            latent = jnp.maximum(latent, 0)
         factor = prox.group_shrink_factor(jnp.sum(latent * latent, axis=0), step * scale)
         return latent * factor[None, :]
 
     def dual_norm(direction):
+        if nonneg:
+            direction = jnp.maximum(direction, 0)
         return jnp.max(_safe_ratio(jnp.sqrt(jnp.sum(direction * direction, axis=0)), scale))
 
     penalty = solvers.Penalty(value=value, prox=prox_operator, dual_norm=dual_norm)

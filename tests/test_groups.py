@@ -548,3 +548,26 @@ def test_latent_errors():
         groups.latent_group_lasso(jnp.ones((3, 16)), jnp.ones(3), tiny, 0.1, num_steps=1)
     with pytest.raises(TypeError, match="must be a GroupStructure"):
         groups.latent_group_lasso(jnp.ones((3, 16)), jnp.ones(3), [[0]], 0.1, num_steps=1)
+
+
+def test_latent_nonneg_is_certified_and_nonnegative():
+    structure, dictionary, signal = _torus_problem(seed=4)
+    signal = -signal  # the unconstrained solution is mostly negative
+    with enable_x64():
+        free = groups.latent_group_lasso(
+            jnp.asarray(dictionary), jnp.asarray(signal), structure, 0.05, tol=1e-9, max_steps=20000
+        )
+        result = groups.latent_group_lasso(
+            jnp.asarray(dictionary),
+            jnp.asarray(signal),
+            structure,
+            0.05,
+            tol=1e-9,
+            max_steps=20000,
+            nonneg=True,
+        )
+    # The gap uses the dual gauge of the constrained problem, so it certifies optimality.
+    assert float(result.criterion) <= 1e-9
+    assert np.all(np.asarray(result.latent) >= 0)
+    assert np.all(np.asarray(result.codes) >= 0)
+    assert np.any(np.asarray(free.codes) < 0)

@@ -7,6 +7,7 @@ import pytest
 
 from experiments.inhibition_patches import train
 from experiments.inhibition_patches.configs import tiny
+from sparse_jax import similarity
 
 
 def test_tree_experiment_end_to_end(tmp_path):
@@ -70,13 +71,13 @@ def test_tree_cosines_on_identical_branches():
     noise = 0.05 * _random_atoms(20, 6, seed=2)
     dictionary = np.concatenate([base[:, [0]].repeat(3, 1), base[:, [1]].repeat(3, 1)], axis=1)
     dictionary = dictionary + noise
-    measures = train.tree_cosines(dictionary, parents)
+    measures = similarity.tree_cosines(dictionary, parents)
     assert measures["parent_child_pairs"] == 4
     assert measures["along_branch_pairs"] == 4
     assert measures["different_branches_pairs"] == 2  # the sibling pairs (1, 2) and (4, 5)
     assert measures["different_trees_pairs"] == 9
     assert measures["along_branch_mean_abs_cosine"] > 0.99
-    cosines = train.absolute_cosines(dictionary)
+    cosines = similarity.absolute_cosines(dictionary)
     np.testing.assert_allclose(
         measures["different_trees_mean_abs_cosine"], cosines[:3, 3:].mean(), rtol=1e-12
     )
@@ -85,8 +86,8 @@ def test_tree_cosines_on_identical_branches():
 def test_map_cosines_match_brute_force():
     dictionary = _random_atoms(10, 16)
     distances = train.inhibition.torus_distances(4)
-    measures = train.map_cosines(dictionary, distances, 1.5)
-    cosines = train.absolute_cosines(dictionary)
+    measures = similarity.map_cosines(dictionary, distances, 1.5)
+    cosines = similarity.absolute_cosines(dictionary)
     rows, columns = np.triu_indices(16, k=1)
     neighbours = np.isclose(distances[rows, columns], 1)
     np.testing.assert_allclose(
@@ -109,7 +110,7 @@ def test_map_cosines_match_brute_force():
 def test_inhibition_correlation_of_matching_matrix(tmp_path):
     dictionary = _random_atoms(10, 8)
     mask = train.inhibition.unstructured_mask(8)
-    learned = np.where(mask, train.absolute_cosines(dictionary), 0)
+    learned = np.where(mask, similarity.absolute_cosines(dictionary), 0)
     measures = train.inhibition_cosine_correlation(dictionary, learned, mask, num_top=3)
     assert measures["pairs"] == 28
     assert measures["pearson"] == pytest.approx(1.0)

@@ -1,0 +1,75 @@
+"""Similarity of dictionary atoms along a structure: maps, trees, all pairs.
+
+These measurements compare the mean |cosine| of atoms that a structure puts
+close together (neighbours on a map, parent and child in a tree) with atoms
+it does not relate. They run in NumPy on trained parameters.
+"""
+
+from typing import Any
+
+import numpy as np
+
+from sparse_jax.inhibition import tree_ancestors
+
+
+def absolute_cosines(dictionary: np.ndarray) -> np.ndarray:
+    """Returns |cos| between every pair of atoms, (k, k); zero atoms give 0."""
+    dictionary = np.asarray(dictionary, np.float64)
+    norms = np.linalg.norm(dictionary, axis=0)
+    unit = dictionary / np.where(norms > 0, norms, 1)
+    return np.abs(unit.T @ unit)
+
+
+def tree_cosines(dictionary: np.ndarray, parents: np.ndarray) -> dict[str, float]:
+    """Mean |cos| of atom pairs along a branch and across branches of a forest.
+
+    Pairs (i < j) fall in four classes: ``parent_child``; ``along_branch``
+    (one an ancestor of the other, parent_child included);
+    ``different_branches`` (same tree, neither an ancestor of the other) and
+    ``different_trees``.
+    """
+    cosines = absolute_cosines(dictionary)
+    ancestors = tree_ancestors(parents)
+    roots = np.arange(len(parents))
+    for node in range(len(parents)):
+        while parents[roots[node]] >= 0:
+            roots[node] = parents[roots[node]]
+    upper = np.triu(np.ones_like(ancestors), k=1)
+    related = ancestors | ancestors.T
+    is_parent = np.zeros_like(ancestors)
+    children = np.flatnonzero(parents >= 0)
+    is_parent[children, parents[children]] = True
+    is_parent = is_parent | is_parent.T
+    same_tree = roots[:, None] == roots[None, :]
+    classes = {
+        "parent_child": is_parent & upper,
+        "along_branch": related & upper,
+        "different_branches": ~related & same_tree & upper,
+        "different_trees": ~same_tree & upper,
+    }
+    summary = {}
+    for name, selected in classes.items():
+        summary[f"{name}_pairs"] = int(selected.sum())
+        summary[f"{name}_mean_abs_cosine"] = (
+            float(cosines[selected].mean()) if selected.any() else float("nan")
+        )
+    return summary
+
+
+def map_cosines(dictionary: np.ndarray, distances: np.ndarray, radius: float) -> dict[str, Any]:
+    """Mean |cos| of neighbouring atoms on the map against all pairs, and by distance."""
+    cosines = absolute_cosines(dictionary)
+    upper = np.triu(np.ones(cosines.shape, dtype=bool), k=1)
+    rounded = np.round(distances, 6)
+    nearest = upper & (rounded == 1)
+    within = upper & (distances <= radius * (1 + 1e-12))
+    by_distance = {
+        f"{value:.3f}": float(cosines[upper & (rounded == value)].mean())
+        for value in np.unique(rounded[upper])
+    }
+    return {
+        "nearest_neighbours_mean_abs_cosine": float(cosines[nearest].mean()),
+        "within_radius_mean_abs_cosine": float(cosines[within].mean()),
+        "all_pairs_mean_abs_cosine": float(cosines[upper].mean()),
+        "mean_abs_cosine_by_distance": by_distance,
+    }
