@@ -475,8 +475,8 @@ def resample_group_ae_units(
     (:func:`sparse_jax.training.dead_atoms.resample_dead_atoms`); the encoder
     row j becomes r̄ u, with r̄ the mean norm of the living encoder rows, so
     the unit responds to inputs like u; b_j = 0 and g_j is the mean living
-    gain (the means run over all units when every unit is dead). Adam's moments of every resampled entry are set to zero. Runs
-    eagerly.
+    gain (the means run over all units when every unit is dead). Adam's
+    moments of every resampled entry are set to zero. Runs eagerly.
 
     Args:
       key: a JAX PRNG key.
