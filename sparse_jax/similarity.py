@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from sparse_jax.inhibition import tree_ancestors
+from sparse_jax.inhibition import tree_ancestors, tree_depths
 
 
 def absolute_cosines(dictionary: np.ndarray) -> np.ndarray:
@@ -20,15 +20,37 @@ def absolute_cosines(dictionary: np.ndarray) -> np.ndarray:
     return np.abs(unit.T @ unit)
 
 
-def tree_cosines(dictionary: np.ndarray, parents: np.ndarray) -> dict[str, float]:
-    """Mean |cos| of atom pairs along a branch and across branches of a forest.
+def tree_cosines(dictionary: np.ndarray, parents: np.ndarray) -> dict[str, Any]:
+    """Mean |cos| of atom pairs i < j by their relation in a forest.
 
-    Pairs (i < j) fall in four classes: ``parent_child``; ``along_branch``
-    (one an ancestor of the other, parent_child included);
-    ``different_branches`` (same tree, neither an ancestor of the other) and
-    ``different_trees``.
+    The classes are
+
+    - ``parent_child``;
+    - ``along_branch``: one atom is an ancestor of the other (parent_child
+      included);
+    - ``siblings``: the same parent;
+    - ``unrelated``: neither is an ancestor of the other (siblings, cousins
+      and pairs in different trees), split into ``different_branches`` (same
+      tree) and ``different_trees``;
+    - ``all_pairs``.
+
+    Args:
+      dictionary: (d, k), atom i in column i.
+      parents: (k,) integers, ``parents[i]`` the parent of atom i or −1.
+
+    Returns:
+      ``<class>_pairs`` (a count) and ``<class>_mean_abs_cosine`` (NaN for an
+      empty class) for every class, and ``parent_child_by_child_level``,
+      the parent–child mean by the depth of the child (1 = children of a
+      root), as a dict from the depth (a string) to the mean.
     """
+    parents = np.asarray(parents)
     cosines = absolute_cosines(dictionary)
+    if cosines.shape[0] != parents.size:
+        raise ValueError(
+            f"dictionary has {cosines.shape[0]} atoms and parents {parents.size} entries; "
+            "expected one parent per atom"
+        )
     ancestors = tree_ancestors(parents)
     roots = np.arange(len(parents))
     for node in range(len(parents)):
@@ -41,18 +63,28 @@ def tree_cosines(dictionary: np.ndarray, parents: np.ndarray) -> dict[str, float
     is_parent[children, parents[children]] = True
     is_parent = is_parent | is_parent.T
     same_tree = roots[:, None] == roots[None, :]
+    siblings = (parents[:, None] == parents[None, :]) & (parents[:, None] >= 0)
     classes = {
         "parent_child": is_parent & upper,
         "along_branch": related & upper,
+        "siblings": siblings & upper,
+        "unrelated": ~related & upper,
         "different_branches": ~related & same_tree & upper,
         "different_trees": ~same_tree & upper,
+        "all_pairs": upper,
     }
-    summary = {}
+    summary: dict[str, Any] = {}
     for name, selected in classes.items():
         summary[f"{name}_pairs"] = int(selected.sum())
         summary[f"{name}_mean_abs_cosine"] = (
             float(cosines[selected].mean()) if selected.any() else float("nan")
         )
+    depths = tree_depths(parents)
+    by_level = {}
+    for level in range(1, int(depths.max(initial=0)) + 1):
+        level_children = children[depths[children] == level]
+        by_level[str(level)] = float(cosines[level_children, parents[level_children]].mean())
+    summary["parent_child_by_child_level"] = by_level
     return summary
 
 

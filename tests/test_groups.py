@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import scipy.optimize
 
 import sparse_jax
 from sparse_jax import groups
@@ -571,3 +572,78 @@ def test_latent_nonneg_is_certified_and_nonnegative():
     assert np.all(np.asarray(result.latent) >= 0)
     assert np.all(np.asarray(result.codes) >= 0)
     assert np.any(np.asarray(free.codes) < 0)
+
+
+# ---------------------------------------------------------------------------
+# Exact overlapping group lasso (primal-dual)
+
+
+def test_overlapping_matches_group_lasso_on_disjoint_groups():
+    structure = groups.from_labels(np.arange(12) // 3, weights=np.linspace(0.5, 1.5, 4))
+    rng = np.random.default_rng(5)
+    with enable_x64():
+        dictionary = jnp.asarray(rng.normal(size=(10, 12)) / np.sqrt(10))
+        signal = jnp.asarray(rng.normal(size=10))
+        result = groups.overlapping_group_lasso(dictionary, signal, structure, 0.1, num_steps=20000)
+        reference = sparse_jax.proximal_gradient(
+            dictionary, signal, groups.group_lasso_penalty(structure, 0.1), num_steps=5000
+        )
+    np.testing.assert_allclose(result.codes, reference.codes, atol=1e-6)
+
+
+@pytest.mark.parametrize("nonneg", [False, True])
+def test_overlapping_torus_reaches_the_minimum(nonneg):
+    structure, dictionary, signal = _torus_problem(seed=6)
+    weight = 0.05
+
+    def objective(z):
+        residual = signal - dictionary @ z
+        pools = np.asarray(structure.indices)
+        return 0.5 * residual @ residual + weight * np.sum(np.linalg.norm(z[pools], axis=1))
+
+    with enable_x64():
+        result = groups.overlapping_group_lasso(
+            jnp.asarray(dictionary),
+            jnp.asarray(signal),
+            structure,
+            weight,
+            num_steps=20000,
+            nonneg=nonneg,
+        )
+    codes = np.asarray(result.codes)
+    np.testing.assert_allclose(result.objective, objective(codes), rtol=1e-10)
+    bounds = [(0, None)] * 16 if nonneg else None
+    best = np.inf
+    for start in (np.zeros(16), np.maximum(codes, 0) + 0.1, np.ones(16)):
+        found = scipy.optimize.minimize(
+            objective,
+            start,
+            method="Powell",
+            bounds=bounds,
+            options={"xtol": 1e-10, "ftol": 1e-12, "maxfev": 200000},
+        )
+        best = min(best, found.fun)
+    assert objective(codes) <= best + 1e-8
+    if nonneg:
+        assert np.all(codes >= 0)
+    # The dual variables certify the solution: each y_g lies in its ball.
+    dual_norms = np.linalg.norm(np.asarray(result.dual), axis=0)
+    assert np.all(dual_norms <= weight * (1 + 1e-9))
+
+
+def test_overlapping_batch_matches_single_and_validates():
+    structure, dictionary, signal = _torus_problem(seed=7)
+    signals = jnp.stack([jnp.asarray(signal, jnp.float32)] * 2) * jnp.array([[1.0], [0.5]])
+    batched = groups.overlapping_group_lasso(
+        jnp.asarray(dictionary, jnp.float32), signals, structure, 0.05, num_steps=100
+    )
+    single = groups.overlapping_group_lasso(
+        jnp.asarray(dictionary, jnp.float32), signals[1], structure, 0.05, num_steps=100
+    )
+    np.testing.assert_allclose(batched.codes[1], single.codes, atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected \(d, 16\)"):
+        groups.overlapping_group_lasso(jnp.ones((3, 5)), jnp.ones(3), structure, 0.1, num_steps=1)
+    with pytest.raises(ValueError, match="init has shape"):
+        groups.overlapping_group_lasso(
+            jnp.asarray(dictionary), signals, structure, 0.1, num_steps=1, init=jnp.zeros(16)
+        )

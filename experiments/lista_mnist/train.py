@@ -158,7 +158,10 @@ def _dictionary_stage(dict_config, images, rng, writer, workdir) -> jax.Array:
                 step += 1
                 progress.update()
                 if step % 20 == 0 or step == 1:
-                    record = writer.write(step, metrics._asdict(), stage="dictionary")
+                    scalars = metrics._asdict()
+                    firing = scalars.pop("firing")  # per atom; the log keeps its dead count
+                    scalars["dead_atoms"] = jnp.sum(firing == 0)
+                    record = writer.write(step, scalars, stage="dictionary")
                     _check_finite(record["objective"], step, "dictionary learning")
                     progress.set_postfix(objective=f"{record['objective']:.3f}")
     np.savez(path, dictionary=np.asarray(dictionary))

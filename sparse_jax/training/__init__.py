@@ -2,6 +2,11 @@
 metrics and checkpoints. Takes batches as arrays; it does not load data."""
 
 from sparse_jax.training.checkpoints import Checkpointer as Checkpointer
+from sparse_jax.training.dead_atoms import find_dead_atoms as find_dead_atoms
+from sparse_jax.training.dead_atoms import firing_fraction as firing_fraction
+from sparse_jax.training.dead_atoms import resample_dead_atoms as resample_dead_atoms
+from sparse_jax.training.dead_atoms import reset_optimizer_state as reset_optimizer_state
+from sparse_jax.training.dead_atoms import update_firing_rates as update_firing_rates
 from sparse_jax.training.drsae import DRSAE_PARAM_GROUPS as DRSAE_PARAM_GROUPS
 from sparse_jax.training.drsae import Batch as Batch
 from sparse_jax.training.drsae import DrSAEBounds as DrSAEBounds
@@ -16,6 +21,20 @@ from sparse_jax.training.drsae import drsae_param_labels as drsae_param_labels
 from sparse_jax.training.drsae import drsae_train_step as drsae_train_step
 from sparse_jax.training.drsae import make_drsae_train_step as make_drsae_train_step
 from sparse_jax.training.drsae import project_drsae_params as project_drsae_params
+from sparse_jax.training.group_ae import GROUP_AE_PARAM_GROUPS as GROUP_AE_PARAM_GROUPS
+from sparse_jax.training.group_ae import GroupAEHyperparams as GroupAEHyperparams
+from sparse_jax.training.group_ae import GroupAELossTerms as GroupAELossTerms
+from sparse_jax.training.group_ae import group_ae_eval_step as group_ae_eval_step
+from sparse_jax.training.group_ae import group_ae_hyperparams as group_ae_hyperparams
+from sparse_jax.training.group_ae import group_ae_loss as group_ae_loss
+from sparse_jax.training.group_ae import group_ae_optimizer as group_ae_optimizer
+from sparse_jax.training.group_ae import group_ae_train_step as group_ae_train_step
+from sparse_jax.training.group_ae import make_group_ae_train_step as make_group_ae_train_step
+from sparse_jax.training.group_ae import project_group_ae_params as project_group_ae_params
+from sparse_jax.training.group_ae import psd_codes as psd_codes
+from sparse_jax.training.group_ae import psd_loss as psd_loss
+from sparse_jax.training.group_ae import resample_group_ae_units as resample_group_ae_units
+from sparse_jax.training.group_ae import sparsity_penalty as sparsity_penalty
 from sparse_jax.training.inhibition import INHIBITION_PARAM_GROUPS as INHIBITION_PARAM_GROUPS
 from sparse_jax.training.inhibition import InhibitionHyperparams as InhibitionHyperparams
 from sparse_jax.training.inhibition import PrunedModel as PrunedModel
@@ -44,12 +63,15 @@ from sparse_jax.training.sweep import tree_index as tree_index
 
 __all__ = [
     "DRSAE_PARAM_GROUPS",
+    "GROUP_AE_PARAM_GROUPS",
     "INHIBITION_PARAM_GROUPS",
     "Batch",
     "Checkpointer",
     "DrSAEBounds",
     "DrSAEHyperparams",
     "DrSAELossTerms",
+    "GroupAEHyperparams",
+    "GroupAELossTerms",
     "InhibitionHyperparams",
     "JsonlMetricWriter",
     "NonFiniteLossError",
@@ -63,6 +85,13 @@ __all__ = [
     "drsae_optimizer",
     "drsae_param_labels",
     "drsae_train_step",
+    "find_dead_atoms",
+    "firing_fraction",
+    "group_ae_eval_step",
+    "group_ae_hyperparams",
+    "group_ae_loss",
+    "group_ae_optimizer",
+    "group_ae_train_step",
     "inhibition_eval_step",
     "inhibition_hyperparams",
     "inhibition_loss",
@@ -70,17 +99,26 @@ __all__ = [
     "inhibition_param_labels",
     "inhibition_train_step",
     "make_drsae_train_step",
+    "make_group_ae_train_step",
     "make_inhibition_train_step",
     "make_sweep_step",
     "normalize_columns",
     "partitioned_adam",
     "partitioned_optimizer",
     "project_drsae_params",
+    "project_group_ae_params",
     "project_inhibition_params",
     "prune_inhibition_model",
+    "psd_codes",
+    "psd_loss",
     "read_metrics",
+    "resample_dead_atoms",
+    "resample_group_ae_units",
+    "reset_optimizer_state",
     "scale_by_group_learning_rate",
+    "sparsity_penalty",
     "stack_trees",
     "tree_index",
+    "update_firing_rates",
     "update_usage",
 ]

@@ -24,10 +24,10 @@ overlapping groups), or the L1 norm when no structure is given.
   reconstruct from z*, the encoder learns to predict z*. The smooth part
   is a least-squares term in the stacked operator [W_d; √(2β) I], whose
   Lipschitz constant is σ_max(W_d)² + 2β. Disjoint groups and trees use
-  their exact prox on the positive part. Overlapping groups (a torus) have
-  no exact prox, so inference there minimises the latent group lasso
-  (:func:`sparse_jax.latent_group_lasso`) instead of Ω; the loss and the
-  metrics still report Ω(z*).
+  FISTA with their exact prox on the positive part. Overlapping groups (a
+  torus) have no closed-form prox; inference there runs the primal–dual
+  iteration of :func:`sparse_jax.groups.overlapping_group_lasso` on the
+  exact Ω, also warm-started at F(x).
 
 After every update the dictionary columns are scaled to unit norm (the
 sphere). A zero column is dead: the step drops its update, so it stays zero
@@ -50,7 +50,7 @@ from sparse_jax.energies import group_l2_penalty
 from sparse_jax.groups import (
     GroupStructure,
     group_lasso_penalty,
-    latent_group_lasso,
+    overlapping_group_lasso,
     tree_lasso_penalty,
 )
 from sparse_jax.models.group_ae import gain_relu_encode
@@ -219,11 +219,11 @@ def psd_codes(
 ) -> jax.Array:
     """Infers z* = argmin_{z ≥ 0} ½‖x − W_d z‖² + λ Ω(z) + β‖z − F(x)‖² for a batch.
 
-    FISTA with ``num_steps`` steps on the stacked least-squares term
+    ``num_steps`` steps on the stacked least-squares term
     ½‖[x; √(2β) F(x)] − [W_d; √(2β) I] z‖², which equals the first and last
-    terms up to a constant. L1 and disjoint or tree groups start from F(x)
-    and use their exact prox; other structures solve the latent group lasso
-    from zero (see the module docstring).
+    terms up to a constant, warm-started at F(x): FISTA with the exact prox
+    for L1, disjoint groups and trees, the primal–dual iteration of
+    :func:`sparse_jax.groups.overlapping_group_lasso` for other structures.
 
     Args:
       params: the auto-encoder's parameters.
@@ -231,7 +231,7 @@ def psd_codes(
       sparsity_weight: λ ≥ 0, a scalar.
       prediction_weight: β > 0, a scalar.
       groups: the structure of Ω, or None for L1.
-      num_steps: FISTA steps, ≥ 1.
+      num_steps: solver steps, ≥ 1.
 
     Returns:
       z*, shape (n, k), non-negative; not differentiated through (the
@@ -254,8 +254,15 @@ def psd_codes(
     weight = jnp.asarray(sparsity_weight, dtype)
 
     if groups is not None and groups.kind not in ("disjoint", "tree"):
-        result = latent_group_lasso(
-            stacked, targets, groups, weight, num_steps=num_steps, lipschitz=lipschitz, nonneg=True
+        result = overlapping_group_lasso(
+            stacked,
+            targets,
+            groups,
+            weight,
+            num_steps=num_steps,
+            lipschitz=lipschitz,
+            init=predictions,
+            nonneg=True,
         )
         return jax.lax.stop_gradient(result.codes)
     result = proximal_gradient(
