@@ -1,0 +1,1 @@
+"""Tree-structured dictionary learning on whitened natural-image patches."""

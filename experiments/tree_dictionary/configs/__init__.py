@@ -1,0 +1,1 @@
+"""Configurations of the tree-structured dictionary experiment: full images, sample, tiny."""
