@@ -18,7 +18,11 @@ written per example and vmapped over the batch, as in
 * ``torus latent``: one step of ``groups.latent_group_lasso`` on a
   sqrt(k) × sqrt(k) torus with 6 × 6 pools and stride 2; its latent copies
   are (pool/stride)² = 9 times larger than the codes, and A = D E adds
-  a sum and a gather of the 9 copies to the two products with D.
+  a sum and a gather of the 9 copies to the two products with D;
+* ``torus primal-dual``: one step of ``groups.overlapping_group_lasso`` (the
+  exact overlapping penalty) on the same torus: the gradient step on z with
+  Gᵀ y added, then y ← Π(y + σ G(2z⁺ − z)), a projection of each pool's dual
+  variables onto a ball.
 
 Further tables time the prox alone (with a ``jax.ops.segment_sum`` version
 of the group soft threshold for comparison), the group penalty and its
@@ -130,6 +134,27 @@ def latent_ista_step(structure):
     return step
 
 
+def primal_dual_step(structure):
+    """Returns a jitted batched Condat-Vu iteration for the exact overlapping penalty."""
+
+    @jax.jit
+    def step(state, signals, dictionary, structure, threshold):
+        def one(carry, signal):
+            code, dual = carry
+            gradient = dictionary.T @ (dictionary @ code - signal)
+            gradient = gradient + groups.sum_slots(dual, structure)
+            new_code = code - 0.01 * gradient
+            dual = dual + 0.01 * groups.gather_slots(2 * new_code - code, structure)
+            norms = jnp.sqrt(jnp.sum(dual * dual, axis=0))
+            radius = threshold * structure.weights
+            scale = jnp.where(norms > radius, radius / jnp.where(norms > radius, norms, 1), 1)
+            return new_code, dual * scale[None, :]
+
+        return jax.vmap(one)(state, signals)
+
+    return step
+
+
 def soft(values, structure, threshold):
     del structure
     return prox.shrink(values, threshold, False)
@@ -185,6 +210,7 @@ def main() -> None:
         ("tree", ista_step(prox.tree_prox), codes, tree),
         ("tree, deepest-first", ista_step(prox.tree_prox), codes[:, order], tree_in_order),
         ("torus latent (6×6, stride 2)", latent_ista_step(torus), latent, torus),
+        ("torus primal-dual (6×6, stride 2)", primal_dual_step(torus), (codes, latent), torus),
     ]
     iteration_times = time_round_robin(
         [
