@@ -81,10 +81,10 @@ class GroupSparseAutoEncoder(nn.Module):
     - ``gain``: g, shape (k,), ones (the scaling layer);
     - ``dictionary``: W_d, shape (d, k), Gaussian columns of norm 1.
 
-    The default projection of the dictionary is onto the unit sphere (every
-    column of norm exactly 1), applied by the training step after each
-    update; a zero column stays zero and is handled by the dead-atom policy
-    of :mod:`sparse_jax.training.dead_atoms`.
+    The training step projects the dictionary onto the unit sphere after
+    each update, so every column has norm exactly 1. A zero column stays
+    zero until the dead-atom policy of :mod:`sparse_jax.training.dead_atoms`
+    resamples it.
 
     Attributes:
       num_units: k, the number of code units and atoms.

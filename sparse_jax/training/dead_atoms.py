@@ -25,6 +25,21 @@ The policy, shared by the models of this package:
 Projections leave zero columns at zero
 (:func:`sparse_jax.training.projections.normalize_columns`), so a zero column
 stays zero, finite and reported dead until it is resampled.
+
+Per model:
+
+- group-sparse auto-encoders and PSD (:mod:`sparse_jax.training.group_ae`):
+  unit sphere; the step drops the update of a zero column; resampling with
+  :func:`sparse_jax.training.group_ae.resample_group_ae_units`;
+- dictionary learning (:mod:`sparse_jax.training.lista`): unit sphere; a zero
+  atom gets zero codes, hence no update; resampling with
+  :func:`resample_dead_atoms` and :func:`reset_optimizer_state`, as in
+  ``experiments/topographic_map``;
+- DrSAE: the unit ball (norm ≤ 1), as in Rolfe & LeCun; its step reports
+  ``dead_units`` per batch and does not resample, to stay with the paper's
+  training;
+- the lateral inhibition coder: unit sphere; ``dead_units`` per batch and a
+  firing average used for pruning, not resampling.
 """
 
 import jax
@@ -166,8 +181,8 @@ def reset_optimizer_state(
 ) -> optax.OptState:
     """Zeroes the optimiser statistics of the parameter entries selected by ``reset_masks``.
 
-    Every leaf of ``opt_state`` that mirrors a parameter (Adam's first and
-    second moments, for example) is set to 0 where the mask is True; step
+    Every leaf of ``opt_state`` that mirrors a parameter, such as Adam's
+    first and second moments, is set to 0 where the mask is True. Step
     counts and other leaves are left alone. Works with the partitioned
     optimisers of :mod:`sparse_jax.training.optim`.
 
