@@ -768,14 +768,16 @@ def latent_group_lasso(
         min_v ½‖x − D Σ_g v_g‖² + λ Σ_g w_g sqrt(Σ_{i∈P_g} w_gi v_gi²),
         z = Σ_g v_g.
 
-    It is chosen over a smoothed Ω because it is a convex problem with an
-    exact prox, a group soft threshold on the copies. FISTA therefore
-    converges with a duality-gap certificate, and the codes have exact zeros,
-    with a support that is a union of groups. It is a different regulariser
-    from Ω, though: the overlap norm inf {Σ_g w_g ‖v_g‖ : Σ_g v_g = z}, which
-    favours few active pools rather than penalising every pool a unit
-    touches. Inner weights w_gi > 0 are handled exactly through the
-    substitution y_gi = sqrt(w_gi) v_gi.
+    It is a convex problem with an exact prox, a group soft threshold on the
+    copies, so FISTA converges with a duality-gap certificate and the codes
+    have exact zeros, with a support that is a union of groups. It is a
+    different regulariser from Ω, though: the overlap norm
+    inf {Σ_g w_g ‖v_g‖ : Σ_g v_g = z}, which favours few active pools rather
+    than penalising every pool a unit touches. For Ω itself use
+    :func:`overlapping_group_lasso`, whose primal–dual iteration has no
+    duality-gap stop but is the penalty that gives topographic maps in
+    ``experiments/topographic_map``. Inner weights w_gi > 0 are handled
+    exactly through the substitution y_gi = sqrt(w_gi) v_gi.
 
     The operator is A = D E, where E (k × Σ|P_g|) adds the copies, so each
     step costs one product with D, one with Dᵀ and O(Σ_g |P_g|) for E and Eᵀ

@@ -1,6 +1,7 @@
 """Training: losses, optimisers with parameter groups, projections, steps, sweeps,
 metrics and checkpoints. Takes batches as arrays; it does not load data."""
 
+from sparse_jax.training import sharding as sharding
 from sparse_jax.training.checkpoints import Checkpointer as Checkpointer
 from sparse_jax.training.dead_atoms import find_dead_atoms as find_dead_atoms
 from sparse_jax.training.dead_atoms import firing_fraction as firing_fraction
@@ -116,6 +117,7 @@ __all__ = [
     "resample_group_ae_units",
     "reset_optimizer_state",
     "scale_by_group_learning_rate",
+    "sharding",
     "sparsity_penalty",
     "stack_trees",
     "tree_index",
