@@ -16,7 +16,8 @@ each step drawing a fresh batch. The structure of S is one of
 The work directory receives ``config.json``, ``metrics.jsonl`` (training
 records every ``log_every_steps`` steps and one evaluation record),
 ``params.npz`` (and ``pruned_params.npz`` for trees), ``results.json`` and
-``figures/*.png``. A rerun starts from scratch and overwrites them.
+``figures/*.png``, and ``checkpoints/``: a rerun with the same work
+directory resumes training from the newest checkpoint.
 """
 
 import json
@@ -32,11 +33,12 @@ from absl import logging
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from experiments import _patches as patch_data
 from sparse_jax import inhibition, plotting
 from sparse_jax.models.inhibition import InhibitionCoder, init_inhibition_params
 from sparse_jax.plotting.trees import plot_tree_filters
 from sparse_jax.similarity import absolute_cosines, map_cosines, tree_cosines
-from sparse_jax.training import JsonlMetricWriter, NonFiniteLossError, read_metrics
+from sparse_jax.training import Checkpointer, JsonlMetricWriter, NonFiniteLossError, read_metrics
 from sparse_jax.training import inhibition as inhibition_training
 
 STRUCTURES = ("tree", "map", "none")
@@ -65,7 +67,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict[str, 
     figure_dir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(config.to_json(indent=2))
 
-    images, source = _load_images(config.data)
+    images, source = patch_data.load_images(config.data)
     structure = build_structure(config)
     num_units = structure.mask.shape[0]
     model = InhibitionCoder(
@@ -73,15 +75,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict[str, 
     )
     key = jax.random.key(config.seed)
     init_key, data_key, eval_key = jax.random.split(key, 3)
-    eval_patches = _eval_patches(eval_key, images, config)
+    eval_patches = patch_data.evaluation_patches(
+        eval_key, images, config.data.eval_patches, config.data.patch_size, config.train.batch_size
+    )
     params = init_inhibition_params(init_key, model, eval_patches.shape[1])
     params["inhibition"] = initial_inhibition(
         structure.mask, config.inhibition.init, config.train.max_row_sum
     )
 
-    with JsonlMetricWriter(workdir / "metrics.jsonl") as writer:
+    checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=2)
+    resume_step = checkpointer.latest_step()
+    with JsonlMetricWriter(workdir / "metrics.jsonl", resume_step=resume_step) as writer:
         train_started = time.perf_counter()
-        params, usage = _train(config, model, params, structure, images, data_key, writer)
+        params, usage = _train(
+            config, model, params, structure, images, data_key, writer, checkpointer
+        )
         train_seconds = time.perf_counter() - train_started
         evaluation, coactivation = evaluate(model, params, eval_patches, config.train.l1_weight)
         writer.write(config.train.num_steps, _without_usage(evaluation), split="eval")
@@ -156,42 +164,8 @@ def initial_inhibition(mask: np.ndarray, init: str, max_row_sum: float) -> jax.A
     raise ValueError(f"inhibition.init must be 'zeros' or 'uniform', got {init!r}")
 
 
-def _load_images(data_config) -> tuple[jax.Array, str]:
-    from sparse_jax.data import DATA_DIR_VARIABLE, load_natural_images  # data layer
-
-    images = load_natural_images(source=data_config.source)
-    source = "sample" if images.shape[1] <= 128 else "full"
-    if data_config.require_full and source == "sample":
-        raise ValueError(
-            "This configuration needs the full whitened images, but the loader returned the "
-            f"shipped sample. Set {DATA_DIR_VARIABLE} to the folder that holds olshausen/, or "
-            "set --config.data.require_full=False."
-        )
-    logging.info(
-        "Loaded %d natural images of shape %s (%s).", *images.shape[:1], images.shape[1:], source
-    )
-    return jnp.asarray(images), source
-
-
-def _patches(key, images, num_patches: int, patch_size: int) -> jax.Array:
-    from sparse_jax.data import sample_patches  # data layer
-
-    return sample_patches(key, images, num_patches=num_patches, patch_size=patch_size)
-
-
-def _eval_patches(key, images, config) -> jax.Array:
-    """Draws the evaluation patches in training-sized batches, so one compilation serves both."""
-    batch_size = config.train.batch_size
-    num_batches = max(1, -(-config.data.eval_patches // batch_size))
-    batches = [
-        _patches(jax.random.fold_in(key, index), images, batch_size, config.data.patch_size)
-        for index in range(num_batches)
-    ]
-    return jnp.concatenate(batches)[: config.data.eval_patches]
-
-
-def _train(config, model, params, structure, images, data_key, writer):
-    """Runs the training loop; returns the parameters and the usage EMA (k,)."""
+def _train(config, model, params, structure, images, data_key, writer, checkpointer):
+    """Runs (or resumes) the training loop; returns the parameters and the usage EMA (k,)."""
     train = config.train
     optimizer = inhibition_training.inhibition_optimizer(inhibition_adam=config.inhibition.adam)
     opt_state = optimizer.init(params)
@@ -200,14 +174,26 @@ def _train(config, model, params, structure, images, data_key, writer):
     )
     update_usage = jax.jit(inhibition_training.update_usage)
     usage = None
+    start_step = 0
+    if checkpointer.latest_step() is not None:
+        target = {
+            "params": params,
+            "opt_state": opt_state,
+            "usage": jnp.zeros(structure.mask.shape[0], jnp.float32),
+        }
+        state, metadata = checkpointer.restore(target)
+        params, opt_state, usage = state["params"], state["opt_state"], state["usage"]
+        start_step = metadata["step"]
+        logging.info("Resuming from the checkpoint at step %d.", start_step)
 
     with tqdm(
         total=train.num_steps,
+        initial=start_step,
         desc=f"inhibition ({config.structure})",
         disable=not config.progress_bar,
     ) as progress:
-        for step in range(1, train.num_steps + 1):
-            batch = _patches(
+        for step in range(start_step + 1, train.num_steps + 1):
+            batch = patch_data.patches(
                 jax.random.fold_in(data_key, step), images, train.batch_size, config.data.patch_size
             )
             hyper = inhibition_training.inhibition_hyperparams(
@@ -234,6 +220,10 @@ def _train(config, model, params, structure, images, data_key, writer):
                 progress.set_postfix(
                     energy=f"{record['energy']:.3f}", active=f"{record['active_fraction']:.3f}"
                 )
+            if step % train.checkpoint_every_steps == 0 or step == train.num_steps:
+                state = {"params": params, "opt_state": opt_state, "usage": usage}
+                checkpointer.save(step, state, {"step": step})
+    checkpointer.close()
     return params, np.asarray(usage)
 
 

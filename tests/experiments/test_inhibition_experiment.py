@@ -133,3 +133,17 @@ def test_unknown_structure_is_rejected(tmp_path):
     config.structure = "ring"
     with pytest.raises(ValueError, match=r"config\.structure must be one of"):
         train.train_and_evaluate(config, tmp_path)
+
+
+def test_rerun_resumes_from_the_checkpoint(tmp_path):
+    config = tiny.get_config()
+    config.train.num_steps = 6
+    train.train_and_evaluate(config, tmp_path)
+    first = np.load(tmp_path / "params.npz")["dictionary"]
+    config.train.num_steps = 12
+    train.train_and_evaluate(config, tmp_path)
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_steps = [record["step"] for record in records if record["split"] == "train"]
+    # The second run starts after step 6 and keeps the records of the first.
+    assert train_steps == [1, 4, 6, 8, 12]
+    assert not np.array_equal(np.load(tmp_path / "params.npz")["dictionary"], first)

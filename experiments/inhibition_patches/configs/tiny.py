@@ -24,6 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.num_steps = 12
     config.train.batch_size = 32
     config.train.log_every_steps = 4
+    config.train.checkpoint_every_steps = 6
     config.figures.num_top_pairs = 4
     config.prune.curve_fractions = (1.0,)
     config.progress_bar = False

@@ -69,6 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.train.inhibition_rate = 0.5  # gradient ascent on S
     config.train.usage_decay = 0.99  # EMA of the per-unit firing frequency
     config.train.log_every_steps = 25
+    config.train.checkpoint_every_steps = 250
 
     config.prune = ml_collections.ConfigDict()
     # A subtree goes when its root fires on fewer than this fraction of the
