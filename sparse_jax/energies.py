@@ -309,6 +309,7 @@ def _subtree_sums(squares, groups: GroupStructure):
 
 
 def _safe_sqrt(values):
-    """sqrt with a zero derivative at 0 instead of an infinite one."""
+    """sqrt with a zero derivative at 0 instead of an infinite one; NaN stays NaN."""
     positive = values > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, values, 1)), 0)
+    zero_or_nan = jnp.where(jnp.isnan(values), values, jnp.zeros((), values.dtype))
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, values, 1)), zero_or_nan)

@@ -919,8 +919,9 @@ def overlapping_group_lasso(
         y⁺ = Π(y + σ G (2 z⁺ − z)),
 
     where P is the identity (or max(·, 0)) and Π projects each y_g onto the
-    ball of radius λ w_g. With τ = 1/L and σ = L / (2 ‖G‖²),
-    ‖G‖² = max_i Σ_{g∋i} w_gi, the condition 1/τ − σ‖G‖² ≥ L/2 holds and the
+    ball of radius λ w_g. With τ = 1/L and σ = 0.9 L / (2 ‖G‖²),
+    ‖G‖² = max_i Σ_{g∋i} w_gi, the condition 1/τ − σ‖G‖² > L/2 of Condat's
+    convergence theorem holds strictly (with 0.55 L on the left) and the
     iterates converge to a minimiser. Unlike :func:`latent_group_lasso`, this
     is the penalty of :func:`sparse_jax.group_l2_penalty` itself, so units
     shared by active pools are cheap, as in topographic maps. Each step
@@ -954,8 +955,12 @@ def overlapping_group_lasso(
         raise TypeError(
             f"groups must be a GroupStructure from sparse_jax.groups, got {type(groups).__name__}"
         )
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    num_steps = _positive_int(num_steps, "num_steps")
+    if isinstance(dictionary, solvers.LinearOperator):
+        raise TypeError(
+            "overlapping_group_lasso needs a dense (d, k) dictionary, got a LinearOperator; "
+            "use latent_group_lasso for operators"
+        )
     dictionary = jnp.asarray(dictionary)
     if dictionary.ndim != 2 or dictionary.shape[1] != groups.num_units:
         raise ValueError(
@@ -969,19 +974,30 @@ def overlapping_group_lasso(
             f"signal has shape {signal.shape}; expected ({dictionary.shape[0]},) or "
             f"(n, {dictionary.shape[0]})"
         )
+    if signal.ndim == 2 and signal.shape[0] == 0:
+        raise ValueError(f"signal is an empty batch of shape {signal.shape}; expected n >= 1")
+    for name, array in (("dictionary", dictionary), ("signal", signal), ("init", init)):
+        if array is not None and not solvers.all_finite(array):
+            raise ValueError(f"{name} contains NaN or infinite values")
     dtype = jnp.promote_types(dictionary.dtype, signal.dtype)
     dictionary = dictionary.astype(dtype)
     if lipschitz is None:
         lipschitz = solvers.lipschitz_constant(dictionary)
+    else:
+        solvers._check_user_lipschitz(solvers.dense_operator(dictionary), lipschitz)
     lipschitz = jnp.asarray(lipschitz, dtype)
+    # L = 0 only for a zero dictionary, where any positive L bounds the gradient.
+    lipschitz = jnp.where(lipschitz > 0, lipschitz, jnp.ones((), dtype))
     scale = _latent_copy_scale(groups, dtype)  # reused: 1/sqrt(w_gi) on members
     # (G z)_gi = sqrt(w_gi) z_i; the copy scale holds 1/sqrt(w_gi), so use its
     # reciprocal on the members.
     root_inner = jnp.where(scale > 0, 1 / jnp.where(scale > 0, scale, 1), 0)
     multiplicity = jnp.max(sum_slots(root_inner * root_inner, groups))
     tau = 1 / lipschitz
-    sigma = lipschitz / (2 * multiplicity)
+    sigma = 0.9 * lipschitz / (2 * multiplicity)
     radii = jnp.asarray(weight, dtype) * groups.weights.astype(dtype)
+    # A traced negative weight cannot raise; it gives NaN codes, as in proximal_gradient.
+    invalid = jnp.asarray(weight, dtype) < 0
     gram = dictionary.T @ dictionary
 
     def duplicate(z):
@@ -1003,6 +1019,7 @@ def overlapping_group_lasso(
 
         y0 = jnp.zeros(groups.indices.T.shape, dtype)
         (z, y), _ = jax.lax.scan(step, (z0, y0), None, length=num_steps)
+        z = jnp.where(invalid, jnp.nan, z)
         residual = x - dictionary @ z
         value = 0.5 * jnp.sum(residual * residual) + jnp.asarray(
             weight, dtype

@@ -13,8 +13,16 @@ from sparse_jax.inhibition import tree_ancestors, tree_depths
 
 
 def absolute_cosines(dictionary: np.ndarray) -> np.ndarray:
-    """Returns |cos| between every pair of atoms, (k, k); zero atoms give 0."""
+    """Returns |cos| between every pair of atoms, (k, k); zero atoms give 0.
+
+    Args:
+      dictionary: (d, k), atom i in column i.
+    """
     dictionary = np.asarray(dictionary, np.float64)
+    if dictionary.ndim != 2:
+        raise ValueError(
+            f"dictionary must be a (d, k) array with atoms as columns, got shape {dictionary.shape}"
+        )
     norms = np.linalg.norm(dictionary, axis=0)
     unit = dictionary / np.where(norms > 0, norms, 1)
     return np.abs(unit.T @ unit)
@@ -89,7 +97,31 @@ def tree_cosines(dictionary: np.ndarray, parents: np.ndarray) -> dict[str, Any]:
 
 
 def map_cosines(dictionary: np.ndarray, distances: np.ndarray, radius: float) -> dict[str, Any]:
-    """Mean |cos| of neighbouring atoms on the map against all pairs, and by distance."""
+    """Mean |cos| of neighbouring atoms on a map against all pairs, and by distance.
+
+    Args:
+      dictionary: (d, k), atom i in column i.
+      distances: (k, k) distances between the units on the map, in units of
+        the map spacing, such as :func:`sparse_jax.inhibition.torus_distances`.
+        Nearest neighbours are the pairs at distance exactly 1.
+      radius: r > 0; ``within_radius`` takes the pairs at distance ≤ r.
+
+    Returns:
+      ``nearest_neighbours_mean_abs_cosine``, ``within_radius_mean_abs_cosine``,
+      ``all_pairs_mean_abs_cosine`` (pairs i < j) and
+      ``mean_abs_cosine_by_distance``, a dict from each distance (a string
+      with three decimals) to the mean over the pairs at that distance. A
+      class with no pair (no pair at distance 1, say) gives NaN.
+    """
+    distances = np.asarray(distances, np.float64)
+    k = np.shape(dictionary)[-1] if np.ndim(dictionary) == 2 else None
+    if distances.shape != (k, k):
+        raise ValueError(
+            f"distances has shape {distances.shape}; expected ({k}, {k}), one entry per pair "
+            f"of the {k} atoms"
+        )
+    if not (np.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be positive and finite, got {radius!r}")
     cosines = absolute_cosines(dictionary)
     upper = np.triu(np.ones(cosines.shape, dtype=bool), k=1)
     rounded = np.round(distances, 6)
@@ -100,8 +132,13 @@ def map_cosines(dictionary: np.ndarray, distances: np.ndarray, radius: float) ->
         for value in np.unique(rounded[upper])
     }
     return {
-        "nearest_neighbours_mean_abs_cosine": float(cosines[nearest].mean()),
-        "within_radius_mean_abs_cosine": float(cosines[within].mean()),
-        "all_pairs_mean_abs_cosine": float(cosines[upper].mean()),
+        "nearest_neighbours_mean_abs_cosine": _mean_or_nan(cosines[nearest]),
+        "within_radius_mean_abs_cosine": _mean_or_nan(cosines[within]),
+        "all_pairs_mean_abs_cosine": _mean_or_nan(cosines[upper]),
         "mean_abs_cosine_by_distance": by_distance,
     }
+
+
+def _mean_or_nan(values: np.ndarray) -> float:
+    """Returns the mean, or NaN (without a warning) for an empty selection."""
+    return float(values.mean()) if values.size else float("nan")

@@ -333,3 +333,19 @@ def test_penalty_errors():
         group_l2_penalty(jnp.zeros(400, jnp.int32), BLOCKS)
     with pytest.raises(TypeError, match="must be a GroupStructure"):
         group_l2_penalty(jnp.zeros(400), {"indices": BLOCKS.indices})
+
+
+@pytest.mark.parametrize(
+    "structure",
+    [
+        groups.from_labels(np.arange(16) // 4),
+        groups.torus(4, 2, 1),
+        groups.torus(4, 2, 1, sigma=1.0),
+        groups.tree(np.r_[-1, np.zeros(15, int)]),
+        groups.from_index_sets([[0, 1, 2], [2, 3], list(range(4, 16))], 16),
+    ],
+)
+def test_nan_codes_give_nan_penalty(structure):
+    codes = jnp.ones(16).at[0].set(jnp.nan)
+    assert np.isnan(float(group_l2_penalty(codes, structure)))
+    assert np.isnan(np.asarray(group_norms(codes, structure))).any()

@@ -647,3 +647,31 @@ def test_overlapping_batch_matches_single_and_validates():
         groups.overlapping_group_lasso(
             jnp.asarray(dictionary), signals, structure, 0.1, num_steps=1, init=jnp.zeros(16)
         )
+
+
+def test_overlapping_rejects_bad_inputs_and_handles_zero_dictionary():
+    structure = groups.torus(4, 2, 1)
+    signal = jnp.ones(8)
+    codes = groups.overlapping_group_lasso(
+        jnp.zeros((8, 16)), signal, structure, 0.3, num_steps=20
+    ).codes
+    np.testing.assert_array_equal(codes, 0.0)
+    dictionary = jnp.asarray(np.random.default_rng(0).normal(size=(8, 16)), jnp.float32)
+    with pytest.raises(ValueError, match="signal contains NaN"):
+        groups.overlapping_group_lasso(
+            dictionary, signal.at[0].set(jnp.nan), structure, 0.3, num_steps=5
+        )
+    with pytest.raises(ValueError, match="lipschitz"):
+        groups.overlapping_group_lasso(dictionary, signal, structure, 0.3, num_steps=5, lipschitz=0)
+    with pytest.raises(TypeError, match="dense"):
+        groups.overlapping_group_lasso(
+            sparse_jax.dense_operator(dictionary), signal, structure, 0.3, num_steps=5
+        )
+    result = groups.overlapping_group_lasso(
+        dictionary, signal, structure, 0.3, num_steps=np.int64(5)
+    )
+    assert result.codes.shape == (16,)
+    traced = jax.jit(
+        lambda w: groups.overlapping_group_lasso(dictionary, signal, structure, w, num_steps=5)
+    )(-0.3)
+    assert np.all(np.isnan(np.asarray(traced.codes)))

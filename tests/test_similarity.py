@@ -30,3 +30,17 @@ def test_tree_cosines_classes():
 def test_tree_cosines_rejects_mismatched_parents():
     with pytest.raises(ValueError, match="one parent per atom"):
         similarity.tree_cosines(np.ones((3, 4)), np.array([-1, 0, 0]))
+
+
+def test_map_cosines_checks_and_empty_classes():
+    atoms = np.eye(4)
+    distances = 0.5 * (1 - np.eye(4))  # every pair at distance 0.5, none at 1
+    measures = similarity.map_cosines(atoms, distances, 1.0)
+    assert np.isnan(measures["nearest_neighbours_mean_abs_cosine"])
+    assert measures["within_radius_mean_abs_cosine"] == 0.0
+    with pytest.raises(ValueError, match=r"distances has shape \(3, 3\); expected \(4, 4\)"):
+        similarity.map_cosines(atoms, np.zeros((3, 3)), 1.0)
+    with pytest.raises(ValueError, match="radius must be positive"):
+        similarity.map_cosines(atoms, distances, 0.0)
+    with pytest.raises(ValueError, match="dictionary must be a"):
+        similarity.tree_cosines(np.ones(4), np.array([-1, 0, 0, 0]))

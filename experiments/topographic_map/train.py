@@ -92,6 +92,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict[str, 
     }
     start_step, resampled = 0, 0
     if checkpointer.latest_step() is not None:
+        _check_resumable(config, workdir, checkpointer.latest_step())
         state, metadata = checkpointer.restore(state)
         start_step, resampled = metadata["step"], metadata["resampled"]
         logging.info("Resuming from the checkpoint at step %d.", start_step)
@@ -368,7 +369,11 @@ def orientation_differences(orientations, side: int) -> dict[str, float]:
 
 
 def _learning_rate(train, step: int) -> float:
-    """Linear decay from ``learning_rate`` to ``final_rate_fraction`` of it."""
+    """Returns the rate of a linear decay from ``learning_rate`` to ``final_rate_fraction`` of it.
+
+    NOTE: the decay spans ``train.num_steps``, so resuming with a larger
+    value raises the rate at the resumed step instead of continuing the old decay.
+    """
     progress = (step - 1) / max(train.num_steps - 1, 1)
     return train.learning_rate * (1 - (1 - train.final_rate_fraction) * progress)
 
@@ -379,7 +384,62 @@ def _resample_now(config, step: int) -> bool:
     return every > 0 and step % every == 0 and step <= last
 
 
+RESUMABLE_FIELDS = (
+    "train.num_steps",
+    "train.log_every_steps",
+    "train.checkpoint_every_steps",
+    "progress_bar",
+)
+"""Configuration fields that may change when a run resumes from its checkpoint."""
+
+
+def _check_resumable(config, workdir: pathlib.Path, checkpoint_step: int) -> None:
+    """Raises ValueError unless ``config`` can continue the run saved in ``workdir``."""
+    if checkpoint_step > config.train.num_steps:
+        raise ValueError(
+            f"{workdir} holds a checkpoint at step {checkpoint_step}, after "
+            f"train.num_steps={config.train.num_steps}; use a new --workdir or a larger "
+            "train.num_steps"
+        )
+    path = workdir / "config.json"
+    if not path.exists():
+        return
+    saved = _flatten(json.loads(path.read_text()))
+    current = _flatten(json.loads(config.to_json()))
+    changed = sorted(
+        name
+        for name in saved.keys() | current.keys()
+        if name not in RESUMABLE_FIELDS and saved.get(name) != current.get(name)
+    )
+    if changed:
+        raise ValueError(
+            f"{workdir} holds a run with a different configuration ({', '.join(changed)}); "
+            f"only {', '.join(RESUMABLE_FIELDS)} may change on resume. Use a new --workdir"
+        )
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{name}.")
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
 def _check_config(config) -> None:
+    for name, value in (
+        ("train.num_steps", config.train.num_steps),
+        ("train.batch_size", config.train.batch_size),
+        ("model.inference_steps", config.model.inference_steps),
+        ("train.log_every_steps", config.train.log_every_steps),
+        ("train.checkpoint_every_steps", config.train.checkpoint_every_steps),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0 <= config.dead.decay < 1:
+        raise ValueError(f"dead.decay must be in [0, 1), got {config.dead.decay!r}")
     if config.model.mode not in MODES:
         raise ValueError(f"model.mode must be one of {MODES}, got {config.model.mode!r}")
     if config.model.penalty not in PENALTIES:

@@ -125,7 +125,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir) -> dict[str, 
     _plot_atoms(results, dictionaries, parents, patch_size, figure_dir)
     _plot_curves(workdir, figure_dir, config.tree.num_levels)
     results["total_seconds"] = time.perf_counter() - started
-    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    # Strict JSON: an empty pair class (one tree has no pairs across trees) is null.
+    (workdir / "results.json").write_text(
+        json.dumps(_nan_to_none(results), indent=2, allow_nan=False)
+    )
     return results
 
 
@@ -338,3 +341,14 @@ def _plot_curves(workdir, figure_dir, num_levels: int) -> None:
         log_scale=("dictionary gradient norm",),
     )
     plotting.save_figure(figure, figure_dir / "training_curves.png", dpi=70)
+
+
+def _nan_to_none(value):
+    """Returns ``value`` with every float NaN, in nested dicts and lists, replaced by None."""
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_nan_to_none(item) for item in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value

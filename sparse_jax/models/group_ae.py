@@ -17,6 +17,7 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sparse_jax.models.inhibition import unit_norm_columns
 
@@ -88,9 +89,13 @@ class GroupSparseAutoEncoder(nn.Module):
 
     Attributes:
       num_units: k, the number of code units and atoms.
+      param_dtype: the dtype of the parameters, float32 by default, also for
+        float16 or bfloat16 signals: Adam's ε = 1e-8 is 0 in float16, so
+        half-precision parameters would turn into inf after one step.
     """
 
     num_units: int
+    param_dtype: jnp.dtype = jnp.float32
 
     @nn.compact
     def __call__(self, signals: jax.Array) -> GroupAEOutput:
@@ -102,7 +107,11 @@ class GroupSparseAutoEncoder(nn.Module):
         Returns:
           :class:`GroupAEOutput`.
         """
-        if not isinstance(self.num_units, int) or self.num_units < 1:
+        if (
+            isinstance(self.num_units, bool)
+            or not isinstance(self.num_units, int | np.integer)
+            or self.num_units < 1
+        ):
             raise ValueError(
                 f"GroupSparseAutoEncoder.num_units must be a positive int, got {self.num_units!r}"
             )
@@ -112,8 +121,8 @@ class GroupSparseAutoEncoder(nn.Module):
         if not jnp.issubdtype(signals.dtype, jnp.floating):
             raise TypeError(f"signals must have a floating dtype, got {signals.dtype}")
         d = signals.shape[1]
-        k = self.num_units
-        dtype = signals.dtype
+        k = int(self.num_units)
+        dtype = self.param_dtype
         encoder = self.param("encoder", encoder_init, (k, d), dtype)
         bias = self.param("bias", nn.initializers.zeros, (k,), dtype)
         gain = self.param("gain", nn.initializers.ones, (k,), dtype)

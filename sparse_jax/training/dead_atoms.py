@@ -58,8 +58,8 @@ def firing_fraction(codes: jax.Array) -> jax.Array:
       float32 (k,) with entries in [0, 1].
     """
     codes = jnp.asarray(codes)
-    if codes.ndim != 2:
-        raise ValueError(f"codes must have shape (n, k), got shape {codes.shape}")
+    if codes.ndim != 2 or codes.shape[0] == 0:
+        raise ValueError(f"codes must have shape (n, k) with n >= 1, got shape {codes.shape}")
     return jnp.mean((codes != 0).astype(jnp.float32), axis=0)
 
 
@@ -69,7 +69,8 @@ def update_firing_rates(rates: jax.Array, firing: jax.Array, decay) -> jax.Array
     Args:
       rates: r, shape (k,), the current averages.
       firing: the batch fractions from :func:`firing_fraction`, shape (k,).
-      decay: in [0, 1); 0.99 averages over about 100 batches.
+      decay: in [0, 1); 0.99 averages over about 100 batches. A concrete
+        value outside raises ValueError; a traced one gives NaN rates.
 
     Returns:
       float32 (k,).
@@ -80,10 +81,13 @@ def update_firing_rates(rates: jax.Array, firing: jax.Array, decay) -> jax.Array
         raise ValueError(
             f"rates has shape {rates.shape} and firing {firing.shape}; expected two (k,) arrays"
         )
-    if isinstance(decay, int | float) and not 0 <= decay < 1:
+    if jnp.ndim(decay) != 0:
+        raise ValueError(f"decay must be a scalar, got shape {jnp.shape(decay)}")
+    if not isinstance(decay, jax.core.Tracer) and not 0 <= float(decay) < 1:
         raise ValueError(f"decay must be in [0, 1), got {decay!r}")
     decay = jnp.asarray(decay, jnp.float32)
-    return decay * rates + (1 - decay) * firing
+    valid = (decay >= 0) & (decay < 1)
+    return jnp.where(valid, decay * rates + (1 - decay) * firing, jnp.nan)
 
 
 def find_dead_atoms(dictionary: jax.Array, firing_rates: jax.Array, *, min_rate) -> jax.Array:
@@ -125,7 +129,8 @@ def resample_dead_atoms(
       key: a JAX PRNG key.
       dictionary: W_d, shape (d, k).
       dead: bool (k,), from :func:`find_dead_atoms`.
-      signals: x, shape (n, d), with at least as many non-zero rows as dead atoms.
+      signals: x, shape (n, d), with at least as many finite, non-zero rows as
+        dead atoms; rows with NaN or inf are never drawn.
       reconstructions: x̂, shape (n, d).
 
     Returns:
@@ -152,14 +157,20 @@ def resample_dead_atoms(
     dead_indices = np.flatnonzero(dead)
     if dead_indices.size == 0:
         return dictionary
-    norms = jnp.sqrt(jnp.sum(signals**2, axis=1))
-    usable = np.asarray(norms > 0)
+    # Scale each row by its largest entry before the norm, so that rows near
+    # the overflow or underflow limits of the dtype still give unit atoms.
+    peaks = jnp.max(jnp.abs(signals), axis=1)
+    finite = jnp.all(jnp.isfinite(signals), axis=1)
+    safe_peaks = jnp.where(finite & (peaks > 0), peaks, 1)
+    scaled = signals / safe_peaks[:, None]
+    scaled_norms = jnp.sqrt(jnp.sum(scaled**2, axis=1))
+    usable = np.asarray(finite & (peaks > 0))
     if usable.sum() < dead_indices.size:
         raise ValueError(
-            f"signals has {int(usable.sum())} non-zero rows; resampling {dead_indices.size} "
-            "dead atoms needs at least as many"
+            f"signals has {int(usable.sum())} finite, non-zero rows; resampling "
+            f"{dead_indices.size} dead atoms needs at least as many"
         )
-    errors = np.asarray(jnp.sum((signals - reconstructions) ** 2, axis=1), np.float64)
+    errors = np.sum((np.asarray(signals, np.float64) - np.asarray(reconstructions)) ** 2, axis=1)
     errors = np.where(usable & np.isfinite(errors), errors, 0.0)
     weights = errors if errors.sum() > 0 else usable.astype(np.float64)
     # A tiny floor keeps every usable input drawable when fewer inputs than
@@ -172,7 +183,7 @@ def resample_dead_atoms(
         replace=False,
         p=jnp.asarray(weights / weights.sum(), jnp.float32),
     )
-    atoms = signals[chosen] / norms[chosen][:, None]
+    atoms = scaled[chosen] / scaled_norms[chosen][:, None]
     return dictionary.at[:, dead_indices].set(atoms.T)
 
 

@@ -129,6 +129,14 @@ def group_ae_hyperparams(
         ("encoder_rate", encoder_rate),
         ("prediction_weight", prediction_weight),
     ):
+        if isinstance(value, str | bytes) or np.ndim(value) != 0:
+            raise ValueError(f"{name} must be a scalar number, got {value!r}")
+    for name, value in (
+        ("sparsity_weight", sparsity_weight),
+        ("learning_rate", learning_rate),
+        ("encoder_rate", encoder_rate),
+        ("prediction_weight", prediction_weight),
+    ):
         check_nonnegative(value, name)
     if not prediction_weight > 0:
         raise ValueError(f"prediction_weight must be positive, got {prediction_weight!r}")
@@ -154,7 +162,12 @@ def group_ae_param_labels(params: Params) -> dict[str, str]:
 def group_ae_optimizer(
     *, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
 ) -> optax.GradientTransformationExtraArgs:
-    """Adam with run-time learning rates for the "encoder" and "dictionary" groups."""
+    """Returns Adam with run-time learning rates for the "encoder" and "dictionary" groups.
+
+    Its ``update`` needs ``learning_rates={"encoder": rate, "dictionary": rate}``,
+    which :func:`group_ae_hyperparams` builds (``hyper.learning_rates``). The
+    "encoder" group holds W_e, b and g.
+    """
     # Fixed labels rather than a function of the parameters, so that optax can
     # map the state onto the parameters (for the dead-atom reset).
     return partitioned_adam(
@@ -237,8 +250,9 @@ def psd_codes(
       z*, shape (n, k), non-negative; not differentiated through (the
       caller holds it fixed).
     """
-    if not isinstance(num_steps, int) or num_steps < 1:
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int | np.integer) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    num_steps = int(num_steps)
     dictionary = params["dictionary"]
     k = dictionary.shape[1]
     if groups is not None:
@@ -336,7 +350,8 @@ def group_ae_train_step(
       optimizer: from :func:`group_ae_optimizer`.
       groups: the structure of Ω, or None for L1; fixed, not traced.
       mode: "direct" or "psd" (see the module docstring).
-      inference_steps: FISTA steps per batch in PSD mode.
+      inference_steps: solver steps per batch in PSD mode (FISTA, or the
+        primal–dual iteration for overlapping groups).
 
     Returns:
       ``(params, opt_state, metrics)``. Metrics are batch means: ``loss``,
@@ -348,6 +363,11 @@ def group_ae_train_step(
       which each code is non-zero, for the dead-atom policy.
     """
     _check_mode(mode)
+    _check_steps(inference_steps)
+    if jnp.ndim(signals) != 2 or jnp.shape(signals)[0] == 0:
+        raise ValueError(
+            f"signals must be a non-empty batch of shape (n, d), got shape {jnp.shape(signals)}"
+        )
     if mode == "direct":
 
         def loss_fn(p):
@@ -408,6 +428,7 @@ def make_group_ae_train_step(
     steps are fixed; everything in ``hyper`` is traced.
     """
     _check_mode(mode)
+    _check_steps(inference_steps)
     return jax.jit(
         functools.partial(
             group_ae_train_step,
@@ -552,6 +573,15 @@ def _check_groups(groups, k: int) -> None:
         )
     if groups.num_units != k:
         raise ValueError(f"groups covers {groups.num_units} units; the codes have {k}")
+
+
+def _check_steps(inference_steps) -> None:
+    if (
+        isinstance(inference_steps, bool)
+        or not isinstance(inference_steps, int | np.integer)
+        or inference_steps < 1
+    ):
+        raise ValueError(f"inference_steps must be a positive int, got {inference_steps!r}")
 
 
 def _check_mode(mode) -> None:

@@ -92,3 +92,23 @@ def test_config_rejects_unknown_mode_and_torus_dictionary(tmp_path):
     config.model.mode = "dictionary"
     with pytest.raises(ValueError, match="plain L1 baseline"):
         train.train_and_evaluate(config, tmp_path)
+
+
+def test_resume_rejects_fewer_steps_and_a_changed_config(tmp_path):
+    config = tiny.get_config()
+    config.train.num_steps = 6
+    train.train_and_evaluate(config, tmp_path)
+    config.train.num_steps = 4
+    with pytest.raises(ValueError, match=r"checkpoint at step 6, after train\.num_steps=4"):
+        train.train_and_evaluate(config, tmp_path)
+    config.train.num_steps = 12
+    config.map.side = 6
+    with pytest.raises(ValueError, match=r"different configuration \(map\.side\)"):
+        train.train_and_evaluate(config, tmp_path)
+
+
+def test_config_rejects_nonpositive_sizes(tmp_path):
+    config = tiny.get_config()
+    config.model.inference_steps = 0
+    with pytest.raises(ValueError, match=r"model\.inference_steps must be a positive integer"):
+        train.train_and_evaluate(config, tmp_path)

@@ -59,3 +59,10 @@ def test_split_images_rejects_no_training_image():
     images = np.zeros((3, 8, 8), np.float32)
     with pytest.raises(ValueError, match=r"config\.data\.eval_images must be between 1 and 2"):
         train.split_images(images, 3)
+
+
+def test_results_json_is_strict():
+    assert train._nan_to_none({"a": [1.0, float("nan")], "b": {"c": float("nan")}}) == {
+        "a": [1.0, None],
+        "b": {"c": None},
+    }

@@ -84,7 +84,7 @@ def test_resample_never_draws_a_zero_input():
 
 def test_resample_rejects_too_few_nonzero_inputs():
     signals = jnp.zeros((5, 4)).at[0, 0].set(1.0)
-    with pytest.raises(ValueError, match="has 1 non-zero rows; resampling 2"):
+    with pytest.raises(ValueError, match="has 1 finite, non-zero rows; resampling 2"):
         dead_atoms.resample_dead_atoms(
             jax.random.key(0), jnp.zeros((4, 3)), np.array([True, True, False]), signals, signals
         )
@@ -132,3 +132,28 @@ def test_reset_optimizer_state_rejects_oversized_mask():
         dead_atoms.reset_optimizer_state(
             optimizer, optimizer.init(params), {"w": jnp.ones((2, 3), bool)}
         )
+
+
+def test_update_firing_rates_checks_numpy_and_traced_decay():
+    with pytest.raises(ValueError, match="decay must be in"):
+        dead_atoms.update_firing_rates(jnp.ones(2), jnp.ones(2), np.float32(1.5))
+    traced = jax.jit(dead_atoms.update_firing_rates)(jnp.ones(2), jnp.ones(2), 1.5)
+    assert np.all(np.isnan(np.asarray(traced)))
+
+
+def test_resample_handles_extreme_and_nonfinite_rows():
+    signals = jnp.array([[3e19, 4e19], [3e-25, 4e-25], [jnp.nan, 1.0]], jnp.float32)
+    dead = np.array([True, True, False])
+    new = dead_atoms.resample_dead_atoms(
+        jax.random.key(0), jnp.zeros((2, 3)), dead, signals, jnp.zeros_like(signals)
+    )
+    np.testing.assert_allclose(new[:, :2].T, [[0.6, 0.8], [0.6, 0.8]], rtol=1e-6)
+    with pytest.raises(ValueError, match="has 2 finite, non-zero rows; resampling 3"):
+        dead_atoms.resample_dead_atoms(
+            jax.random.key(0), jnp.zeros((2, 3)), np.ones(3, bool), signals, signals * 0
+        )
+
+
+def test_firing_fraction_rejects_empty_batch():
+    with pytest.raises(ValueError, match="n >= 1"):
+        dead_atoms.firing_fraction(jnp.ones((0, 3)))

@@ -26,7 +26,7 @@ STRUCTURES = {
 
 
 def _model_params(key, d, k, dtype=jnp.float32):
-    model = GroupSparseAutoEncoder(num_units=k)
+    model = GroupSparseAutoEncoder(num_units=k, param_dtype=dtype)
     return model.init(key, jnp.ones((1, d), dtype))["params"]
 
 
@@ -352,3 +352,36 @@ def test_group_lasso_penalty_objects_are_used_by_psd():
         init=predictions,
     ).codes
     np.testing.assert_allclose(codes, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_float16_signals_train_float32_parameters():
+    signals = jax.random.normal(jax.random.key(20), (32, 9)).astype(jnp.float16)
+    params = GroupSparseAutoEncoder(num_units=16).init(jax.random.key(21), signals)["params"]
+    assert all(value.dtype == jnp.float32 for value in params.values())
+    optimizer = gae.group_ae_optimizer()
+    hyper = gae.group_ae_hyperparams(sparsity_weight=0.1, learning_rate=1e-2)
+    for mode in gae.MODES:
+        step = gae.make_group_ae_train_step(optimizer, groups=STRUCTURES["torus"](16), mode=mode)
+        new, _, metrics = step(params, optimizer.init(params), signals, hyper)
+        assert bool(metrics["finite"]), mode
+        for name, value in new.items():
+            assert np.all(np.isfinite(np.asarray(value))), (mode, name)
+
+
+def test_train_step_rejects_empty_batch_and_bad_sizes():
+    params = _model_params(jax.random.key(22), 6, 4)
+    optimizer = gae.group_ae_optimizer()
+    hyper = gae.group_ae_hyperparams(sparsity_weight=0.1, learning_rate=1e-2)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        gae.group_ae_train_step(
+            params,
+            optimizer.init(params),
+            jnp.ones((0, 6)),
+            hyper,
+            optimizer=optimizer,
+            groups=None,
+        )
+    with pytest.raises(ValueError, match="inference_steps must be a positive int"):
+        gae.make_group_ae_train_step(optimizer, groups=None, mode="psd", inference_steps=0)
+    with pytest.raises(ValueError, match="sparsity_weight must be a scalar number"):
+        gae.group_ae_hyperparams(sparsity_weight=np.ones(3), learning_rate=1e-3)

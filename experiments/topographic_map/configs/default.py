@@ -7,9 +7,9 @@ From the repository root, on the ten full 512×512 whitened images::
 
 Without ``SPARSE_JAX_DATA_DIR`` the same command runs on the shipped crops.
 Each unit lies in (6/2)² = 9 pools. Codes z* are inferred per 12×12 patch
-under the torus penalty (latent group lasso, FISTA); the dictionary learns to
-reconstruct from z* and the encoder to predict it. Results are in
-docs/results.md.
+under the exact torus penalty (the primal–dual iteration of
+``groups.overlapping_group_lasso``); the dictionary learns to reconstruct
+from z* and the encoder to predict it. Results are in docs/results.md.
 """
 
 import ml_collections
@@ -29,7 +29,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict()
     config.model.mode = "psd"  # "psd", "direct" or "dictionary" (the L1 baseline)
     config.model.penalty = "torus"  # "torus" or "l1"
-    config.model.inference_steps = 50  # FISTA steps for z* (PSD) or the lasso codes (dictionary)
+    # Solver steps for z* (PSD: FISTA, or primal-dual for the torus) or the lasso codes.
+    config.model.inference_steps = 50
 
     config.map = ml_collections.ConfigDict()
     config.map.side = 16  # k = side² units
