@@ -1,5 +1,6 @@
 """Command-line pieces shared by the experiments' ``main.py`` scripts."""
 
+import logging as std_logging
 import pathlib
 
 from absl import flags, logging
@@ -18,3 +19,20 @@ def resolve_workdir(flag_values: flags.FlagValues, default_runs_dir: pathlib.Pat
     workdir = pathlib.Path(workdir).expanduser()
     logging.info("Work directory: %s", workdir)
     return workdir
+
+
+def quiet_library_logs(packages=("orbax", "jax")) -> None:
+    """Drops the INFO records that ``packages`` send through absl logging.
+
+    Orbax logs each step of every checkpoint save at INFO level, about fifty
+    lines per run. Warnings and errors from those packages, and every record
+    from the experiments themselves, still reach the log.
+    """
+    markers = tuple(f"/{package}/" for package in packages)
+
+    def keep(record) -> bool:
+        return record.levelno > std_logging.INFO or not any(
+            marker in record.pathname for marker in markers
+        )
+
+    logging.get_absl_logger().addFilter(keep)

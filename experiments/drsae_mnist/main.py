@@ -17,7 +17,7 @@ import pathlib
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments._cli import resolve_workdir
+from experiments._cli import quiet_library_logs, resolve_workdir
 from experiments.drsae_mnist import train
 
 FLAGS = flags.FLAGS
@@ -49,6 +49,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
     logging.get_absl_handler().addFilter(_HideOrbaxInfo())
+    quiet_library_logs()
     workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
 
     outcome = train.train_and_evaluate(FLAGS.config, workdir)

@@ -16,7 +16,7 @@ import pathlib
 from absl import app, flags
 from ml_collections import config_flags
 
-from experiments._cli import resolve_workdir
+from experiments._cli import quiet_library_logs, resolve_workdir
 from experiments.stacked_mnist import train
 
 FLAGS = flags.FLAGS
@@ -40,6 +40,7 @@ flags.mark_flags_as_required(["config"])
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
+    quiet_library_logs()
     workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
 
     results = train.train_and_evaluate(FLAGS.config, workdir)
