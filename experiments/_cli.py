@@ -7,6 +7,42 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 
+def define_flags(experiment: str) -> pathlib.Path:
+    """Defines the ``--config`` and ``--workdir`` flags of one experiment script.
+
+    Args:
+      experiment: the experiment's package name under ``experiments/``.
+
+    Returns:
+      The default runs folder, ``~/sparse_jax_runs/<experiment>``.
+    """
+    runs_dir = pathlib.Path("~/sparse_jax_runs") / experiment
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        f"Path of a configuration file in experiments/{experiment}/configs/.",
+        lock_config=True,
+    )
+    flags.DEFINE_string(
+        "workdir",
+        None,
+        "Folder for the run's configuration, metrics, checkpoints, parameters and figures; "
+        f"default {runs_dir}/<config file name without .py>.",
+    )
+    flags.mark_flags_as_required(["config"])
+    return runs_dir
+
+
+def start_run(argv: list[str], default_runs_dir: pathlib.Path) -> pathlib.Path:
+    """Checks the positional arguments, quiets library logs and returns the work directory."""
+    from absl import app
+
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
+    quiet_library_logs()
+    return resolve_workdir(flags.FLAGS, default_runs_dir)
+
+
 def resolve_workdir(flag_values: flags.FlagValues, default_runs_dir: pathlib.Path) -> pathlib.Path:
     """Returns ``--workdir``, or ``default_runs_dir/<config file name without .py>``.
 

@@ -11,46 +11,17 @@ Any configuration field can be overridden, e.g. ``--config.l1_weight=0.03`` or
 work directory resumes from its newest checkpoint.
 """
 
-import logging as std_logging
-import pathlib
+from absl import app, flags
 
-from absl import app, flags, logging
-from ml_collections import config_flags
-
-from experiments._cli import quiet_library_logs, resolve_workdir
+from experiments._cli import define_flags, start_run
 from experiments.drsae_mnist import train
 
 FLAGS = flags.FLAGS
-DEFAULT_RUNS_DIR = pathlib.Path("~/sparse_jax_runs/drsae_mnist")
-
-config_flags.DEFINE_config_file(
-    "config",
-    None,
-    "Path of a configuration file in experiments/drsae_mnist/configs/.",
-    lock_config=True,
-)
-flags.DEFINE_string(
-    "workdir",
-    None,
-    "Folder for checkpoints, metrics and figures; default "
-    f"{DEFAULT_RUNS_DIR}/<config file name without .py>.",
-)
-flags.mark_flags_as_required(["config"])
-
-
-class _HideOrbaxInfo(std_logging.Filter):
-    """Drops orbax-checkpoint's INFO records (several per save), keeping its warnings."""
-
-    def filter(self, record: std_logging.LogRecord) -> bool:
-        return record.levelno >= std_logging.WARNING or "orbax" not in record.pathname
+DEFAULT_RUNS_DIR = define_flags("drsae_mnist")
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
-    logging.get_absl_handler().addFilter(_HideOrbaxInfo())
-    quiet_library_logs()
-    workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
+    workdir = start_run(argv, DEFAULT_RUNS_DIR)
 
     outcome = train.train_and_evaluate(FLAGS.config, workdir)
     if outcome.test_error is None:

@@ -11,34 +11,17 @@ Without ``--workdir`` the outputs go to
 directory reuses the dictionary and the trained encoders saved there.
 """
 
-import pathlib
-
 from absl import app, flags
-from ml_collections import config_flags
 
-from experiments._cli import quiet_library_logs, resolve_workdir
+from experiments._cli import define_flags, start_run
 from experiments.lista_mnist import train
 
 FLAGS = flags.FLAGS
-DEFAULT_RUNS_DIR = pathlib.Path("~/sparse_jax_runs/lista_mnist")
-
-config_flags.DEFINE_config_file(
-    "config", None, "Path of a configuration file in experiments/lista_mnist/configs/."
-)
-flags.DEFINE_string(
-    "workdir",
-    None,
-    f"Folder for the dictionary, encoders, metrics and figures; default "
-    f"{DEFAULT_RUNS_DIR}/<config file name without .py>.",
-)
-flags.mark_flags_as_required(["config"])
+DEFAULT_RUNS_DIR = define_flags("lista_mnist")
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
-    quiet_library_logs()
-    workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
+    workdir = start_run(argv, DEFAULT_RUNS_DIR)
 
     results = train.train_and_evaluate(FLAGS.config, workdir)
     print(f"Optimal mean objective {results['optimal_objective']:.4f}")

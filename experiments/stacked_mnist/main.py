@@ -11,37 +11,17 @@ or ``--config.seeds='(0,)'``. Without ``--workdir`` the outputs go to
 same work directory reuses the pretrained encoders and the finished runs.
 """
 
-import pathlib
-
 from absl import app, flags
-from ml_collections import config_flags
 
-from experiments._cli import quiet_library_logs, resolve_workdir
+from experiments._cli import define_flags, start_run
 from experiments.stacked_mnist import train
 
 FLAGS = flags.FLAGS
-DEFAULT_RUNS_DIR = pathlib.Path("~/sparse_jax_runs/stacked_mnist")
-
-config_flags.DEFINE_config_file(
-    "config",
-    None,
-    "Path of a configuration file in experiments/stacked_mnist/configs/.",
-    lock_config=True,
-)
-flags.DEFINE_string(
-    "workdir",
-    None,
-    "Folder for the pretrained encoders, runs, metrics and figures; default "
-    f"{DEFAULT_RUNS_DIR}/<config file name without .py>.",
-)
-flags.mark_flags_as_required(["config"])
+DEFAULT_RUNS_DIR = define_flags("stacked_mnist")
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected command-line arguments: {' '.join(argv[1:])}")
-    quiet_library_logs()
-    workdir = resolve_workdir(FLAGS, DEFAULT_RUNS_DIR)
+    workdir = start_run(argv, DEFAULT_RUNS_DIR)
 
     results = train.train_and_evaluate(FLAGS.config, workdir)
     print(f"Architecture: {results['architecture']}")
