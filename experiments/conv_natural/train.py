@@ -14,7 +14,9 @@ The work directory receives:
 - ``results.json``: the evaluation numbers and timings;
 - ``figures/``: encoder filters, decoder atoms and training curves as PNG.
 
-A rerun with the same work directory starts again from scratch.
+- ``checkpoints/``: the parameters, the optimiser state and the position of
+  the crop generator; a rerun with the same work directory resumes from the
+  newest one and gives the parameters of an uninterrupted run.
 """
 
 import json
@@ -32,7 +34,7 @@ from tqdm import tqdm
 from sparse_jax import plotting
 from sparse_jax.models.conv import ConvSparseAutoencoder
 from sparse_jax.orientation import preferred_orientations
-from sparse_jax.training import JsonlMetricWriter, NonFiniteLossError, read_metrics
+from sparse_jax.training import Checkpointer, JsonlMetricWriter, NonFiniteLossError, read_metrics
 from sparse_jax.training import conv as conv_training
 
 
@@ -85,11 +87,30 @@ def train_and_evaluate(
         encoder_rate_scale=config.encoder_rate_scale,
     )
 
-    with JsonlMetricWriter(workdir / "metrics.jsonl") as writer:
+    checkpointer = Checkpointer(workdir / "checkpoints", max_to_keep=2)
+    start_step = checkpointer.latest_step() or 0
+    if start_step:
+        if start_step > config.num_steps:
+            raise ValueError(
+                f"{workdir} holds a checkpoint at step {start_step}, after "
+                f"num_steps={config.num_steps}; use a new --workdir or a larger num_steps"
+            )
+        state, metadata = checkpointer.restore({"params": params, "opt_state": opt_state})
+        params, opt_state = state["params"], state["opt_state"]
+        # The crops continue where the saved run stopped drawing them.
+        rng.bit_generator.state = metadata["rng_state"]
+        logging.info("Resuming from the checkpoint at step %d.", start_step)
+
+    with JsonlMetricWriter(workdir / "metrics.jsonl", resume_step=start_step or None) as writer:
         train_started = time.perf_counter()
-        bar = tqdm(total=config.num_steps, disable=not config.progress_bar, unit="step")
+        bar = tqdm(
+            total=config.num_steps,
+            initial=start_step,
+            disable=not config.progress_bar,
+            unit="step",
+        )
         with bar:
-            for step in range(1, config.num_steps + 1):
+            for step in range(start_step + 1, config.num_steps + 1):
                 batch = random_crops(rng, images, config.batch_size, config.crop_size)
                 params, opt_state, metrics = train_step(params, opt_state, batch, hyper)
                 if step % config.log_every_steps == 0 or step == config.num_steps:
@@ -101,7 +122,13 @@ def train_and_evaluate(
                         )
                     record = writer.write(step, metrics, split="train")
                     bar.set_postfix(loss=f"{record['loss']:.4g}")
+                if step % config.checkpoint_every_steps == 0 or step == config.num_steps:
+                    state = {"params": params, "opt_state": opt_state}
+                    checkpointer.save(
+                        step, state, {"step": step, "rng_state": rng.bit_generator.state}
+                    )
                 bar.update(1)
+        checkpointer.close()
         train_seconds = time.perf_counter() - train_started
 
         evaluation = evaluate(model, params, eval_crops, config.group_weight)

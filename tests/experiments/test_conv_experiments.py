@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from experiments.conv_natural import train as conv_natural
 from experiments.conv_natural.configs import tiny as conv_natural_tiny
@@ -82,3 +83,23 @@ def test_pinwheels_tiny_measures_every_seed(tmp_path):
         assert (tmp_path / "figures" / f"{name}.png").stat().st_size > 0, name
     written = json.loads((tmp_path / "results.json").read_text())
     assert written["image_size"] == [17, 17]
+
+
+def test_conv_natural_resume_matches_an_uninterrupted_run(tmp_path):
+    config = conv_natural_tiny.get_config()
+    conv_natural.train_and_evaluate(config, tmp_path / "whole")
+    config.num_steps = 10
+    conv_natural.train_and_evaluate(config, tmp_path / "split")
+    config.num_steps = 20
+    conv_natural.train_and_evaluate(config, tmp_path / "split")
+    whole = np.load(tmp_path / "whole" / "params.npz")
+    split = np.load(tmp_path / "split" / "params.npz")
+    for name in whole.files:
+        np.testing.assert_array_equal(split[name], whole[name], err_msg=name)
+    records = [
+        json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert [r["step"] for r in records if r["split"] == "train"] == [5, 10, 15, 20]
+    config.num_steps = 5
+    with pytest.raises(ValueError, match="checkpoint at step 20, after num_steps=5"):
+        conv_natural.train_and_evaluate(config, tmp_path / "split")

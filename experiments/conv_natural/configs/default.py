@@ -48,5 +48,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval_crops = 64
 
     config.log_every_steps = 50
+    config.checkpoint_every_steps = 500
     config.progress_bar = True
     return config

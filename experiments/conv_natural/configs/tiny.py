@@ -26,5 +26,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.num_steps = 20
     config.eval_crops = 8
     config.log_every_steps = 5
+    config.checkpoint_every_steps = 10
     config.progress_bar = False
     return config
