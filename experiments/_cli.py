@@ -1,7 +1,10 @@
 """Command-line pieces shared by the experiments' ``main.py`` scripts."""
 
+import json
 import logging as std_logging
 import pathlib
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from absl import flags, logging
 from ml_collections import config_flags
@@ -72,3 +75,37 @@ def quiet_library_logs(packages=("orbax", "jax")) -> None:
         )
 
     logging.get_absl_logger().addFilter(keep)
+
+
+def changed_config_fields(
+    saved_path: pathlib.Path, config, resumable_fields: Collection[str]
+) -> list[str]:
+    """Returns the dotted names of the fields where ``config`` differs from a saved run.
+
+    Args:
+      saved_path: the run's ``config.json``; a missing file gives no changes.
+      config: the ConfigDict of the run that would resume.
+      resumable_fields: dotted names that may change on resume; they are not listed.
+
+    Returns:
+      The changed fields, sorted; empty when the run may resume.
+    """
+    if not saved_path.exists():
+        return []
+    saved = _flatten(json.loads(saved_path.read_text()))
+    current = _flatten(json.loads(config.to_json()))
+    return sorted(
+        name
+        for name in saved.keys() | current.keys()
+        if name not in resumable_fields and saved.get(name) != current.get(name)
+    )
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -37,6 +37,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
+from experiments._cli import changed_config_fields
 from sparse_jax import plotting
 from sparse_jax.models import DrSAE, init_drsae_params
 from sparse_jax.training import (
@@ -500,14 +501,8 @@ def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path, *, r
     """Writes ``config.json``, after checking that a resumed run keeps its configuration."""
     path = workdir / "config.json"
     current = json.loads(config.to_json())
-    if resumed and path.exists():
-        previous = json.loads(path.read_text())
-        changed = sorted(
-            key
-            for key in _flatten(previous).keys() | _flatten(current).keys()
-            if _flatten(previous).get(key) != _flatten(current).get(key)
-            and key not in RESUMABLE_FIELDS
-        )
+    if resumed:
+        changed = changed_config_fields(path, config, RESUMABLE_FIELDS)
         if changed:
             raise ValueError(
                 f"{workdir} contains a checkpoint of a run with a different configuration "
@@ -515,16 +510,6 @@ def _write_config(config: ml_collections.ConfigDict, workdir: pathlib.Path, *, r
                 f"fields; only {', '.join(sorted(RESUMABLE_FIELDS))} may change on resume."
             )
     path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _load_splits(data_config: ml_collections.ConfigDict) -> dict[str, Split]:

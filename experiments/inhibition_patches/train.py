@@ -447,14 +447,10 @@ def _plot_map(dictionary, side, patch_shape, measures, figure_dir) -> None:
         figure_dir / "map_atoms.png",
         dpi=80,
     )
-    figure = Figure(figsize=(4.5, 3.2))
-    axes = figure.add_subplot()
-    by_distance = measures["mean_abs_cosine_by_distance"]
-    axes.plot([float(key) for key in by_distance], list(by_distance.values()), "o-")
-    axes.set_xlabel("wrap-around distance on the map")
-    axes.set_ylabel("mean |cos| of atom pairs")
-    figure.tight_layout()
-    plotting.save_figure(figure, figure_dir / "map_cosine_by_distance.png")
+    plotting.save_figure(
+        plotting.plot_cosine_by_distance(measures["mean_abs_cosine_by_distance"]),
+        figure_dir / "map_cosine_by_distance.png",
+    )
 
 
 def _plot_pairs(dictionary, learned, mask, measures, patch_shape, figure_dir) -> None:

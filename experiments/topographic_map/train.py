@@ -38,11 +38,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
 import sparse_jax
 from experiments import _patches
+from experiments._cli import changed_config_fields
 from sparse_jax import groups as groups_lib
 from sparse_jax import orientation, plotting
 from sparse_jax.inhibition import torus_distances
@@ -342,7 +342,7 @@ def _code_measures(params, signals, codes, groups) -> dict[str, jax.Array]:
 
 
 def orientation_differences(orientations, side: int) -> dict[str, float]:
-    """Mean difference of preferred orientation between map neighbours and over all pairs.
+    """Returns the mean orientation difference of map neighbours and of all pairs.
 
     The difference of θ_i and θ_j is the angle between the two orientations,
     min(|θ_i − θ_j|, π − |θ_i − θ_j|) ∈ [0, π/2], in degrees; unrelated
@@ -397,35 +397,16 @@ def _check_resumable(config, workdir: pathlib.Path, checkpoint_step: int) -> Non
     """Raises ValueError unless ``config`` can continue the run saved in ``workdir``."""
     if checkpoint_step > config.train.num_steps:
         raise ValueError(
-            f"{workdir} holds a checkpoint at step {checkpoint_step}, after "
+            f"{workdir} contains a checkpoint at step {checkpoint_step}, after "
             f"train.num_steps={config.train.num_steps}; use a new --workdir or a larger "
             "train.num_steps"
         )
-    path = workdir / "config.json"
-    if not path.exists():
-        return
-    saved = _flatten(json.loads(path.read_text()))
-    current = _flatten(json.loads(config.to_json()))
-    changed = sorted(
-        name
-        for name in saved.keys() | current.keys()
-        if name not in RESUMABLE_FIELDS and saved.get(name) != current.get(name)
-    )
+    changed = changed_config_fields(workdir / "config.json", config, RESUMABLE_FIELDS)
     if changed:
         raise ValueError(
-            f"{workdir} holds a run with a different configuration ({', '.join(changed)}); "
+            f"{workdir} contains a run with a different configuration ({', '.join(changed)}); "
             f"only {', '.join(RESUMABLE_FIELDS)} may change on resume. Use a new --workdir"
         )
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for name, value in tree.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{name}.")
-        else:
-            flat[f"{prefix}{name}"] = value
-    return flat
 
 
 def _check_config(config) -> None:
@@ -477,14 +458,10 @@ def _plot(dictionary, orientations, side, patch_size, measures, config, figure_d
         figure_dir / "orientation_map.png",
         dpi=80,
     )
-    figure = Figure(figsize=(4.5, 3.2))
-    axes = figure.add_subplot()
-    by_distance = measures["mean_abs_cosine_by_distance"]
-    axes.plot([float(key) for key in by_distance], list(by_distance.values()), "o-")
-    axes.set_xlabel("wrap-around distance on the map")
-    axes.set_ylabel("mean |cos| of atom pairs")
-    figure.tight_layout()
-    plotting.save_figure(figure, figure_dir / "cosine_by_distance.png")
+    plotting.save_figure(
+        plotting.plot_cosine_by_distance(measures["mean_abs_cosine_by_distance"]),
+        figure_dir / "cosine_by_distance.png",
+    )
 
 
 def _plot_curves(workdir, figure_dir) -> None:

@@ -131,3 +131,24 @@ def _add_orientation_key(axes) -> None:
     key.set_yticks([0, np.pi / 2, np.pi], ["0", "π/2", "π"])
     key.set_ylabel("θ", rotation=0)
     key.yaxis.set_label_position("right")
+
+
+def plot_cosine_by_distance(by_distance) -> Figure:
+    """Draws the mean |cos| of atom pairs against their distance on a map.
+
+    Args:
+      by_distance: a mapping from each distance (a number or its string) to
+        the mean |cos| of the pairs at that distance, as in the
+        ``mean_abs_cosine_by_distance`` entry of
+        :func:`sparse_jax.similarity.map_cosines`.
+
+    Returns:
+      A ``matplotlib.figure.Figure``.
+    """
+    figure = Figure(figsize=(4.5, 3.2))
+    axes = figure.add_subplot()
+    axes.plot([float(key) for key in by_distance], list(by_distance.values()), "o-")
+    axes.set_xlabel("wrap-around distance on the map")
+    axes.set_ylabel("mean |cos| of atom pairs")
+    figure.tight_layout()
+    return figure
