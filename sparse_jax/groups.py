@@ -921,7 +921,7 @@ def overlapping_group_lasso(
     where P is the identity (or max(·, 0)) and Π projects each y_g onto the
     ball of radius λ w_g. With τ = 1/L and σ = 0.9 L / (2 ‖G‖²),
     ‖G‖² = max_i Σ_{g∋i} w_gi, the condition 1/τ − σ‖G‖² > L/2 of Condat's
-    convergence theorem holds strictly (with 0.55 L on the left) and the
+    convergence theorem is met strictly (with 0.55 L on the left) and the
     iterates converge to a minimiser. Unlike :func:`latent_group_lasso`, this
     is the penalty of :func:`sparse_jax.group_l2_penalty` itself, so units
     shared by active pools are cheap, as in topographic maps. Each step
@@ -989,8 +989,8 @@ def overlapping_group_lasso(
     # L = 0 only for a zero dictionary, where any positive L bounds the gradient.
     lipschitz = jnp.where(lipschitz > 0, lipschitz, jnp.ones((), dtype))
     scale = _latent_copy_scale(groups, dtype)  # reused: 1/sqrt(w_gi) on members
-    # (G z)_gi = sqrt(w_gi) z_i; the copy scale holds 1/sqrt(w_gi), so use its
-    # reciprocal on the members.
+    # (G z)_gi = sqrt(w_gi) z_i. The copy scale is 1/sqrt(w_gi) on the members,
+    # so its reciprocal gives sqrt(w_gi).
     root_inner = jnp.where(scale > 0, 1 / jnp.where(scale > 0, scale, 1), 0)
     multiplicity = jnp.max(sum_slots(root_inner * root_inner, groups))
     tau = 1 / lipschitz

@@ -92,7 +92,7 @@ def train_and_evaluate(
     if start_step:
         if start_step > config.num_steps:
             raise ValueError(
-                f"{workdir} holds a checkpoint at step {start_step}, after "
+                f"{workdir} contains a checkpoint at step {start_step}, after "
                 f"num_steps={config.num_steps}; use a new --workdir or a larger num_steps"
             )
         state, metadata = checkpointer.restore({"params": params, "opt_state": opt_state})

@@ -35,9 +35,9 @@ Per model:
   atom gets zero codes, hence no update; resampling with
   :func:`resample_dead_atoms` and :func:`reset_optimizer_state`, as in
   ``experiments/topographic_map``;
-- DrSAE: the unit ball (norm ≤ 1), as in Rolfe & LeCun; its step reports
-  ``dead_units`` per batch and does not resample, to stay with the paper's
-  training;
+- DrSAE: the unit ball (norm ≤ 1), as in Rolfe & LeCun (ICLR 2013). Its
+  step reports ``dead_units`` per batch and does not resample, as in that
+  paper's training;
 - the lateral inhibition coder: unit sphere; ``dead_units`` per batch and a
   firing average used for pruning, not resampling.
 """
@@ -64,7 +64,7 @@ def firing_fraction(codes: jax.Array) -> jax.Array:
 
 
 def update_firing_rates(rates: jax.Array, firing: jax.Array, decay) -> jax.Array:
-    """Exponential moving average of the firing fractions, r ← decay · r + (1 − decay) · firing.
+    """Returns the moving average of firing fractions, r ← decay · r + (1 − decay) · firing.
 
     Args:
       rates: r, shape (k,), the current averages.

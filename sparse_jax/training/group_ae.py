@@ -19,15 +19,15 @@ overlapping groups), or the L1 norm when no structure is given.
 
       E(x, z) = ½‖x − W_d z‖² + λ Ω(z) + β ‖z − F(x)‖²,   z ≥ 0,
 
-  by FISTA warm-started at F(x); then, with z* held fixed, one optimiser
-  step descends on mean_n E(x_n, z*_n): the dictionary learns to
-  reconstruct from z*, the encoder learns to predict z*. The smooth part
-  is a least-squares term in the stacked operator [W_d; √(2β) I], whose
-  Lipschitz constant is σ_max(W_d)² + 2β. Disjoint groups and trees use
-  FISTA with their exact prox on the positive part. Overlapping groups (a
-  torus) have no closed-form prox; inference there runs the primal–dual
-  iteration of :func:`sparse_jax.groups.overlapping_group_lasso` on the
-  exact Ω, also warm-started at F(x).
+  and inference finds it from the warm start F(x). Then, with z* held
+  fixed, one optimiser step descends on mean_n E(x_n, z*_n), so the
+  dictionary learns to reconstruct from z* and the encoder learns to
+  predict z*. The smooth part is a least-squares term in the stacked
+  operator [W_d; √(2β) I], whose Lipschitz constant is σ_max(W_d)² + 2β.
+  L1, disjoint groups and trees use FISTA with their exact prox on the
+  positive part. Overlapping groups (a torus) have no closed-form prox, so
+  inference there runs the primal–dual iteration of
+  :func:`sparse_jax.groups.overlapping_group_lasso` on the exact Ω.
 
 After every update the dictionary columns are scaled to unit norm (the
 sphere). A zero column is dead: the step drops its update, so it stays zero
@@ -166,7 +166,7 @@ def group_ae_optimizer(
 
     Its ``update`` needs ``learning_rates={"encoder": rate, "dictionary": rate}``,
     which :func:`group_ae_hyperparams` builds (``hyper.learning_rates``). The
-    "encoder" group holds W_e, b and g.
+    "encoder" group contains W_e, b and g.
     """
     # Fixed labels rather than a function of the parameters, so that optax can
     # map the state onto the parameters (for the dead-atom reset).
@@ -232,11 +232,12 @@ def psd_codes(
 ) -> jax.Array:
     """Infers z* = argmin_{z ≥ 0} ½‖x − W_d z‖² + λ Ω(z) + β‖z − F(x)‖² for a batch.
 
-    ``num_steps`` steps on the stacked least-squares term
-    ½‖[x; √(2β) F(x)] − [W_d; √(2β) I] z‖², which equals the first and last
-    terms up to a constant, warm-started at F(x): FISTA with the exact prox
-    for L1, disjoint groups and trees, the primal–dual iteration of
-    :func:`sparse_jax.groups.overlapping_group_lasso` for other structures.
+    The first and last terms equal, up to a constant, the stacked
+    least-squares term ½‖[x; √(2β) F(x)] − [W_d; √(2β) I] z‖². Inference
+    takes ``num_steps`` steps on it from the warm start F(x): FISTA with the
+    exact prox for L1, disjoint groups and trees, and the primal–dual
+    iteration of :func:`sparse_jax.groups.overlapping_group_lasso` for other
+    structures.
 
     Args:
       params: the auto-encoder's parameters.
@@ -248,7 +249,7 @@ def psd_codes(
 
     Returns:
       z*, shape (n, k), non-negative; not differentiated through (the
-      caller holds it fixed).
+      caller keeps it fixed).
     """
     if isinstance(num_steps, bool) or not isinstance(num_steps, int | np.integer) or num_steps < 1:
         raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
@@ -340,7 +341,7 @@ def group_ae_train_step(
     mode: str = "direct",
     inference_steps: int = 50,
 ) -> tuple[Params, optax.OptState, dict[str, jax.Array]]:
-    """One update of a group-sparse auto-encoder, then the unit-norm projection.
+    """Takes one update of a group-sparse auto-encoder, then the unit-norm projection.
 
     Args:
       params: the auto-encoder's parameters.
@@ -354,13 +355,17 @@ def group_ae_train_step(
         primal–dual iteration for overlapping groups).
 
     Returns:
-      ``(params, opt_state, metrics)``. Metrics are batch means: ``loss``,
-      ``reconstruction``, ``sparsity`` (Ω), ``prediction``, ``active_fraction``
-      (of the codes the dictionary is trained on: F(x) in direct mode, z* in
-      PSD mode), ``gradient_norm``, ``finite`` (loss, gradient and new
-      parameters all finite), ``dead_columns`` (the number of zero
-      dictionary columns) and ``firing`` (k,), the fraction of the batch on
-      which each code is non-zero, for the dead-atom policy.
+      ``(params, opt_state, metrics)``. The metrics are:
+
+      - batch means ``loss``, ``reconstruction``, ``sparsity`` (Ω) and
+        ``prediction``;
+      - ``active_fraction``, of the codes the dictionary is trained on
+        (F(x) in direct mode, z* in PSD mode);
+      - ``gradient_norm``, and ``finite``: loss, gradient and new parameters
+        all finite;
+      - ``dead_columns``, the number of zero dictionary columns;
+      - ``firing`` (k,), the fraction of the batch on which each code is
+        non-zero, for the dead-atom policy.
     """
     _check_mode(mode)
     _check_steps(inference_steps)

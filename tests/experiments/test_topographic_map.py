@@ -72,7 +72,7 @@ def test_dead_atoms_are_resampled(tmp_path):
     assert results["resampled_atoms"] == 16
 
 
-def test_orientation_differences_on_a_smooth_and_a_random_map():
+def test_orientation_differences_smooth_and_random():
     side = 8
     columns = np.tile(np.arange(side), side)
     smooth = np.pi * columns / side  # θ turns by 22.5° per column, constant along columns

@@ -35,7 +35,7 @@ def test_update_firing_rates_rejects_bad_decay_and_shapes():
         dead_atoms.update_firing_rates(jnp.ones(3), jnp.ones(4), 0.5)
 
 
-def test_find_dead_atoms_flags_zero_columns_and_rare_atoms():
+def test_find_dead_atoms_zero_and_rare():
     dictionary = jnp.ones((5, 4)).at[:, 1].set(0.0)
     rates = jnp.array([0.5, 0.5, 1e-4, 0.01])
     dead = dead_atoms.find_dead_atoms(dictionary, rates, min_rate=1e-3)

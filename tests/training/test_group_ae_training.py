@@ -123,7 +123,8 @@ def test_psd_l1_codes_satisfy_optimality_conditions():
         assert np.all(codes >= 0)
         np.testing.assert_allclose(gradient[codes > 0], -lam, atol=1e-6)
         assert np.all(gradient[codes == 0] + lam >= -1e-6)
-        assert np.any(codes == 0) and np.any(codes > 0)
+        assert np.any(codes == 0)
+        assert np.any(codes > 0)
 
 
 @pytest.mark.parametrize("kind", ["disjoint", "tree", "torus"])
@@ -216,7 +217,7 @@ def test_hyperparams_reject_bad_values():
 
 
 # ---------------------------------------------------------------------------
-# Dictionary hygiene (issue 4, section 8)
+# Dictionary hygiene: unit-norm projection, zero columns, resampling
 
 
 @pytest.mark.parametrize("shape", [(784, 400), (256, 256)])
@@ -233,7 +234,7 @@ def test_unit_norm_projection_on_columns_only(shape):
 
 
 @pytest.mark.parametrize("mode", gae.MODES)
-def test_adam_step_and_projection_keep_unit_columns_784_to_400(mode):
+def test_adam_step_keeps_unit_columns(mode):
     signals = jax.random.normal(jax.random.key(10), (32, 784))
     params = _model_params(jax.random.key(11), 784, 400)
     optimizer = gae.group_ae_optimizer()
@@ -246,7 +247,7 @@ def test_adam_step_and_projection_keep_unit_columns_784_to_400(mode):
 
 
 @pytest.mark.parametrize("mode", gae.MODES)
-def test_zero_columns_stay_finite_are_reported_dead_and_resampled(mode):
+def test_zero_columns_reported_and_resampled(mode):
     signals = jax.random.normal(jax.random.key(12), (64, 784))
     params = _model_params(jax.random.key(13), 784, 400)
     params["dictionary"] = params["dictionary"].at[:, jnp.array([7, 123])].set(0.0)
@@ -310,12 +311,13 @@ def test_resample_sets_encoder_rows_to_scaled_atoms():
         optimizer=optimizer,
     )
     np.testing.assert_allclose(new["encoder"][1], 2.0 * new["dictionary"][:, 1], rtol=1e-6)
-    assert float(new["bias"][1]) == 0.0 and float(new["gain"][1]) == 1.0
+    assert float(new["bias"][1]) == 0.0
+    assert float(new["gain"][1]) == 1.0
     np.testing.assert_array_equal(new["encoder"][0], params["encoder"][0])
     np.testing.assert_array_equal(new["gain"][:1], params["gain"][:1])
 
 
-def test_resample_all_dead_takes_the_scale_of_all_units():
+def test_resample_all_dead_units():
     params = _model_params(jax.random.key(18), 4, 3)
     params["encoder"] = params["encoder"] * 3.0
     optimizer = gae.group_ae_optimizer()

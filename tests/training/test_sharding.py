@@ -81,7 +81,7 @@ FOUR_DEVICE_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sweep_and_data_parallel_steps_match_on_four_host_devices():
+def test_sharded_steps_on_four_devices():
     env = dict(os.environ)
     env["XLA_FLAGS"] = (
         env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
@@ -99,7 +99,7 @@ def test_sweep_and_data_parallel_steps_match_on_four_host_devices():
     assert "four-device checks passed" in completed.stdout
 
 
-def test_sharded_step_on_one_device_equals_the_plain_step():
+def test_sharded_step_on_one_device():
     mesh = sharding.make_mesh(devices=jax.devices()[:1])
     signals = jax.random.normal(jax.random.key(2), (8, 9))
     params = GroupSparseAutoEncoder(num_units=4).init(jax.random.key(3), signals)["params"]

@@ -7,9 +7,10 @@ From the repository root, on the ten full 512×512 whitened images::
 
 Without ``SPARSE_JAX_DATA_DIR`` the same command runs on the shipped crops.
 Each unit lies in (6/2)² = 9 pools. Codes z* are inferred per 12×12 patch
-under the exact torus penalty (the primal–dual iteration of
-``groups.overlapping_group_lasso``); the dictionary learns to reconstruct
-from z* and the encoder to predict it. Results are in docs/results.md.
+under the exact torus penalty, with the primal–dual iteration of
+``groups.overlapping_group_lasso``. The dictionary learns to reconstruct
+from z*, and the encoder learns to predict it. Results are in
+docs/results.md.
 """
 
 import ml_collections
